@@ -1,0 +1,19 @@
+"""Pure-JAX environments: non-stationary and in-context / memory tasks.
+
+See :mod:`tasks._base` for the API. ``tasks.make(name)`` returns an
+environment and its default parameters; ``tasks.registered()`` lists names.
+"""
+
+from tasks._base import Box, Discrete, Environment, pytree_dataclass, static_field
+from tasks._registry import make, register, registered
+
+__all__ = [
+    "Box",
+    "Discrete",
+    "Environment",
+    "make",
+    "pytree_dataclass",
+    "register",
+    "registered",
+    "static_field",
+]
