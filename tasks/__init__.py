@@ -7,6 +7,17 @@ environment and its default parameters; ``tasks.registered()`` lists names.
 from tasks._base import Box, Discrete, Environment, pytree_dataclass, static_field
 from tasks._registry import make, register, registered
 
+# Importing the task modules registers their environments.
+from tasks import (  # noqa: E402,F401  (imported to register the tasks)
+    bandits,
+    control,
+    memory_chain,
+    popgym,
+    switching_mdp,
+    two_colors,
+    wrappers,
+)
+
 __all__ = [
     "Box",
     "Discrete",
