@@ -17,6 +17,7 @@ References:
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -190,9 +191,10 @@ def unroll(
     meta_params: passed to every step unchanged.
     batches: a pytree whose leaves have a leading axis ``K`` (steps); ``None``
       or ``K = 0`` returns ``carry`` unchanged.
-    remat: rematerialise each step in the backward pass (``jax.checkpoint``),
-      so that memory stays nearly flat in ``K`` at about one extra forward
-      pass of compute.
+    remat: rematerialise in the backward pass (``jax.checkpoint``): steps
+      are grouped in segments of about ``sqrt(K)`` and only segment
+      boundaries are stored, so memory grows like ``sqrt(K)`` instead of
+      ``K``, for about one extra forward pass of compute.
     length: the number of steps when ``batches`` is ``None`` (every step then
       receives ``None`` as its batch, e.g. when the loss closes over its data).
 
@@ -207,7 +209,32 @@ def unroll(
   def body(c, batch):
     return step_fn(c, meta_params, batch), None
 
-  if remat:
-    body = jax.checkpoint(body)
-  carry, _ = jax.lax.scan(body, carry, batches, length=steps)
-  return carry
+  if not remat:
+    return jax.lax.scan(body, carry, batches, length=steps)[0]
+  return _sqrt_remat_scan(jax.checkpoint(body), carry, batches, steps)
+
+
+def _segment_size(steps: int) -> int:
+  """The largest divisor of ``steps`` not above ``ceil(sqrt(steps))``."""
+  root = math.isqrt(steps - 1) + 1 if steps > 1 else 1
+  return max(d for d in range(1, root + 1) if steps % d == 0)
+
+
+def _sqrt_remat_scan(body, carry, batches, steps: int):
+  """Two-level checkpointed scan: about ``2 sqrt(K)`` carries are stored.
+
+  The ``K`` steps are split into segments; the backward pass stores only the
+  carries at segment boundaries and recomputes one segment at a time.
+  """
+  seg = _segment_size(steps)
+  num_seg = steps // seg
+  if seg == 1 or num_seg == 1:
+    return jax.lax.scan(body, carry, batches, length=steps)[0]
+  split = jax.tree.map(
+      lambda b: b.reshape((num_seg, seg) + b.shape[1:]), batches)
+
+  @jax.checkpoint
+  def segment(c, seg_batches):
+    return jax.lax.scan(body, c, seg_batches, length=seg)[0], None
+
+  return jax.lax.scan(segment, carry, split, length=num_seg)[0]
