@@ -1,0 +1,443 @@
+"""Resettable S5 state-space maths as pure functions.
+
+The simplified state-space layer (S5) of Smith et al. (2023) runs one
+multi-input, multi-output linear SSM with a diagonal state matrix,
+
+.. math::
+
+  x_k = \\bar\\Lambda \\odot x_{k-1} + \\bar B u_k, \\qquad
+  y_k = 2\\,\\mathrm{Re}(\\tilde C x_k),
+
+over a sequence with ``jax.lax.associative_scan``. Lu et al. (2023) add a
+per-step reset flag ``d_k`` to the scan's binary operator so that one scan
+covers many episodes: ``d_k = 1`` wipes the state *before* input ``k`` is
+absorbed, i.e. ``x_k = \\bar B u_k``.
+
+Shapes: ``N`` is the full (real) state size, ``P`` the number of complex
+states kept (``N / 2`` with conjugate symmetry), ``H`` the model width, ``T``
+the sequence length. Every function here is jittable; the initialisers return
+NumPy (float64 / complex128) arrays, computed once.
+
+References:
+  Smith, Warrington and Linderman, `Simplified State Space Layers for
+  Sequence Modeling <https://arxiv.org/abs/2208.04933>`_, 2023.
+
+  Lu, Schroecker, Gu, Parisotto, Foerster, Singh and Behbahani, `Structured
+  State Space Models for In-Context Reinforcement Learning
+  <https://arxiv.org/abs/2303.03982>`_, 2023.
+
+  Gu, Johnson, Timalsina, Rudra and Re, `How to Train Your HiPPO
+  <https://arxiv.org/abs/2206.12037>`_, 2022.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy
+
+__all__ = [
+  "DPLRHippo",
+  "apply_ssm",
+  "binary_operator",
+  "binary_operator_reset",
+  "discretize",
+  "discretize_bilinear",
+  "discretize_zoh",
+  "init_log_step",
+  "make_block_hippo_n",
+  "make_dplr_hippo",
+  "make_hippo_legs",
+  "ssm_output",
+  "step_ssm",
+]
+
+ScanElement = tuple[jax.Array, ...]
+
+
+class DPLRHippo(NamedTuple):
+  """HiPPO-LegS as normal plus low rank, in the eigenbasis of its normal part.
+
+  ``LegS = V diag(lambda_) V^H - p p^T``. All arrays are NumPy complex128.
+
+  Attributes:
+    lambda_: eigenvalues of the normal part ``S``, real parts ``-1/2``. (N,)
+    p: low-rank term ``V^H p`` in the eigenbasis. (N,)
+    b: HiPPO-LegS input vector ``V^H sqrt(2n + 1)`` in the eigenbasis. (N,)
+    v: unitary eigenvectors of ``S`` (``V^H V = I``). (N, N)
+  """
+
+  lambda_: numpy.ndarray
+  p: numpy.ndarray
+  b: numpy.ndarray
+  v: numpy.ndarray
+
+
+def make_hippo_legs(state_size: int) -> numpy.ndarray:
+  """The HiPPO-LegS state matrix ``A``, float64.
+
+  ``A[n, k] = -sqrt(2n + 1) sqrt(2k + 1)`` below the diagonal, ``-(n + 1)``
+  on it and 0 above.
+
+  Args:
+    state_size: ``N``, a positive integer.
+
+  Returns:
+    ``A``, shape (N, N).
+  """
+  if state_size < 1:
+    raise ValueError(f"state_size must be >= 1, got {state_size}.")
+  q = numpy.sqrt(2.0 * numpy.arange(state_size) + 1.0)
+  a = numpy.tril(q[:, None] * q[None, :]) - numpy.diag(numpy.arange(state_size))
+  return -a
+
+
+def make_dplr_hippo(state_size: int) -> DPLRHippo:
+  """HiPPO-N: the normal part of HiPPO-LegS and its eigendecomposition.
+
+  ``S = LegS + p p^T`` with ``p_n = sqrt(n + 1/2)`` equals ``-I/2 + K`` with
+  ``K`` real skew-symmetric, so ``S`` is normal: its eigenvalues are
+  ``-1/2 + i w`` where ``(w, V) = eigh(-i K)`` (ascending ``w``), and ``V`` is
+  unitary.
+
+  Args:
+    state_size: ``N``, a positive integer.
+
+  Returns:
+    A :class:`DPLRHippo` (complex128 NumPy arrays).
+
+  References:
+    Gu et al., `How to Train Your HiPPO <https://arxiv.org/abs/2206.12037>`_,
+    2022; Smith et al., `S5 <https://arxiv.org/abs/2208.04933>`_, 2023.
+  """
+  legs = make_hippo_legs(state_size)
+  p = numpy.sqrt(numpy.arange(state_size) + 0.5)
+  b = numpy.sqrt(2.0 * numpy.arange(state_size) + 1.0)
+  normal = legs + p[:, None] * p[None, :]
+  real = numpy.mean(numpy.diagonal(normal))  # -1/2 exactly, up to rounding.
+  skew = normal - real * numpy.eye(state_size)
+  imag, v = numpy.linalg.eigh(-1j * skew)
+  lambda_ = real + 1j * imag
+  vh = v.conj().T
+  return DPLRHippo(lambda_=lambda_, p=vh @ p, b=vh @ b, v=v)
+
+
+def make_block_hippo_n(
+  state_size: int, *, blocks: int = 1, conj_sym: bool = True
+) -> tuple[numpy.ndarray, numpy.ndarray]:
+  """Block-diagonal HiPPO-N initialisation of S5's ``Lambda`` and ``V``.
+
+  Each of ``blocks`` diagonal blocks is HiPPO-N of size ``N / blocks``. With
+  conjugate symmetry each block keeps its first half of eigenpairs (``eigh``
+  sorts ascending, so one member of each conjugate pair), as in the
+  lindermanlab S5 code.
+
+  Args:
+    state_size: ``N``; divisible by ``blocks`` (and by ``2 * blocks`` with
+      ``conj_sym``).
+    blocks: ``J``, the number of diagonal blocks.
+    conj_sym: keep ``P = N / 2`` states whose outputs are read as
+      ``2 Re(C x)``.
+
+  Returns:
+    ``(lambda_, v)``: complex128 eigenvalues, shape (P,), and block-diagonal
+    eigenvectors, shape (N, P); ``P = N / 2`` if ``conj_sym`` else ``N``.
+  """
+  unit = 2 * blocks if conj_sym else blocks
+  if blocks < 1 or state_size < unit or state_size % unit:
+    raise ValueError(
+      f"state_size={state_size} must be a positive multiple of "
+      f"{'2 * ' if conj_sym else ''}blocks={blocks}."
+    )
+  size = state_size // blocks
+  hippo = make_dplr_hippo(size)
+  keep = size // 2 if conj_sym else size
+  lambda_ = numpy.tile(hippo.lambda_[:keep], blocks)
+  v = numpy.zeros((state_size, keep * blocks), dtype=numpy.complex128)
+  for j in range(blocks):
+    v[j * size : (j + 1) * size, j * keep : (j + 1) * keep] = hippo.v[:, :keep]
+  return lambda_, v
+
+
+def init_log_step(
+  key: jax.Array,
+  shape: tuple[int, ...],
+  *,
+  dt_min: float = 1e-3,
+  dt_max: float = 1e-1,
+  dtype: jnp.dtype = jnp.float32,
+) -> jax.Array:
+  """Log-timescales ``log(Delta)``, uniform in ``[log dt_min, log dt_max]``.
+
+  Args:
+    key: a typed PRNG key.
+    shape: output shape, usually (P,).
+    dt_min: smallest initial timescale, positive.
+    dt_max: largest initial timescale, ``>= dt_min``.
+    dtype: float dtype of the result.
+
+  Returns:
+    ``log(Delta)``, shape ``shape``.
+  """
+  if not 0.0 < dt_min <= dt_max:
+    raise ValueError(f"Need 0 < dt_min <= dt_max, got {dt_min}, {dt_max}.")
+  u = jax.random.uniform(key, shape, dtype=dtype)
+  return u * (numpy.log(dt_max) - numpy.log(dt_min)) + numpy.log(dt_min)
+
+
+def discretize_zoh(
+  lambda_: jax.Array, b_tilde: jax.Array, delta: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """Zero-order-hold discretisation of a diagonal continuous SSM.
+
+  ``lambda_bar = exp(lambda_ delta)`` and
+  ``b_bar = ((lambda_bar - 1) / lambda_) b_tilde`` row-wise.
+
+  Args:
+    lambda_: complex diagonal state matrix, (P,); no zero entries.
+    b_tilde: complex input matrix in the eigenbasis, (P, H).
+    delta: positive timescales, (P,).
+
+  Returns:
+    ``(lambda_bar (P,), b_bar (P, H))``.
+  """
+  lambda_bar = jnp.exp(lambda_ * delta)
+  b_bar = ((lambda_bar - 1.0) / lambda_)[:, None] * b_tilde
+  return lambda_bar, b_bar
+
+
+def discretize_bilinear(
+  lambda_: jax.Array, b_tilde: jax.Array, delta: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """Bilinear (Tustin) discretisation of a diagonal continuous SSM.
+
+  ``lambda_bar = (1 - delta lambda_ / 2)^-1 (1 + delta lambda_ / 2)`` and
+  ``b_bar = (1 - delta lambda_ / 2)^-1 delta b_tilde`` row-wise.
+
+  Args:
+    lambda_: complex diagonal state matrix, (P,).
+    b_tilde: complex input matrix in the eigenbasis, (P, H).
+    delta: positive timescales, (P,).
+
+  Returns:
+    ``(lambda_bar (P,), b_bar (P, H))``.
+  """
+  inv = 1.0 / (1.0 - 0.5 * delta * lambda_)
+  lambda_bar = inv * (1.0 + 0.5 * delta * lambda_)
+  b_bar = (inv * delta)[:, None] * b_tilde
+  return lambda_bar, b_bar
+
+
+def discretize(
+  lambda_: jax.Array,
+  b_tilde: jax.Array,
+  delta: jax.Array,
+  *,
+  method: Literal["zoh", "bilinear"] = "zoh",
+) -> tuple[jax.Array, jax.Array]:
+  """Dispatches to :func:`discretize_zoh` or :func:`discretize_bilinear`.
+
+  Args:
+    lambda_: complex diagonal state matrix, (P,).
+    b_tilde: complex input matrix, (P, H).
+    delta: positive timescales, (P,).
+    method: ``"zoh"`` or ``"bilinear"``.
+
+  Returns:
+    ``(lambda_bar (P,), b_bar (P, H))``.
+  """
+  if method == "zoh":
+    return discretize_zoh(lambda_, b_tilde, delta)
+  if method == "bilinear":
+    return discretize_bilinear(lambda_, b_tilde, delta)
+  raise ValueError(f"Unknown discretisation {method!r}; use 'zoh', 'bilinear'.")
+
+
+def binary_operator_reset(e_i: ScanElement, e_j: ScanElement) -> ScanElement:
+  """The resettable S5 scan operator ``e_i (+) e_j`` (Lu et al., 2023, eq. 6).
+
+  ``(a_j a_i, a_j b_i + b_j, d_i)`` if ``d_j = 0`` else ``(a_j, b_j, d_j)``,
+  computed branch-free. ``e_i`` is the earlier element. It is associative
+  (Lu et al., Appendix A).
+
+  Args:
+    e_i: ``(a, b, d)`` with ``a``, ``b`` (..., P) and ``d`` in {0, 1} of the
+      same rank (e.g. (..., 1)), float.
+    e_j: the later element, same structure.
+
+  Returns:
+    The combined element ``(a, b, d)``.
+  """
+  a_i, b_i, d_i = e_i
+  a_j, b_j, d_j = e_j
+  keep = 1.0 - d_j
+  a = a_j * a_i * keep + a_j * d_j
+  b = (a_j * b_i + b_j) * keep + b_j * d_j
+  d = d_i * keep + d_j
+  return a, b, d
+
+
+def binary_operator(e_i: ScanElement, e_j: ScanElement) -> ScanElement:
+  """The plain linear-recurrence operator ``(a_j a_i, a_j b_i + b_j)``.
+
+  With ``a_k = lambda_bar (1 - d_k)`` (the reset folded into the transition)
+  its scan gives the same states as :func:`binary_operator_reset`.
+
+  Args:
+    e_i: ``(a, b)``, each (..., P), the earlier element.
+    e_j: the later element, same structure.
+
+  Returns:
+    The combined element ``(a, b)``.
+  """
+  a_i, b_i = e_i
+  a_j, b_j = e_j
+  return a_j * a_i, a_j * b_i + b_j
+
+
+def ssm_output(
+  c_tilde: jax.Array, x: jax.Array, *, conj_sym: bool
+) -> jax.Array:
+  """Reads the SSM output ``2 Re(C x)`` (or ``Re(C x)`` without conj_sym).
+
+  Args:
+    c_tilde: complex output matrix, (H, P).
+    x: complex states, (..., P).
+    conj_sym: whether each kept state stands for a conjugate pair.
+
+  Returns:
+    Real outputs, (..., H).
+  """
+  y = jnp.real(jnp.einsum("...p,hp->...h", x, c_tilde))
+  return 2.0 * y if conj_sym else y
+
+
+def step_ssm(
+  lambda_bar: jax.Array,
+  b_bar: jax.Array,
+  c_tilde: jax.Array,
+  hidden: jax.Array,
+  u: jax.Array,
+  reset: jax.Array,
+  *,
+  conj_sym: bool = True,
+) -> tuple[jax.Array, jax.Array]:
+  """One step of the resettable recurrence (the constant-time acting mode).
+
+  ``x = lambda_bar (1 - reset) hidden + b_bar u``; ``y = 2 Re(c_tilde x)``.
+
+  Args:
+    lambda_bar: (P,) complex.
+    b_bar: (P, H) complex.
+    c_tilde: (H, P) complex.
+    hidden: previous state, (P,) complex.
+    u: input, (H,) real.
+    reset: scalar flag in {0, 1}; 1 wipes ``hidden`` before ``u``.
+    conj_sym: read outputs as ``2 Re(C x)``.
+
+  Returns:
+    ``(x (P,), y (H,))``.
+  """
+  keep = 1.0 - jnp.asarray(reset, jnp.float32)
+  x = lambda_bar * keep * hidden + b_bar @ u.astype(b_bar.dtype)
+  return x, ssm_output(c_tilde, x, conj_sym=conj_sym)
+
+
+def apply_ssm(
+  lambda_bar: jax.Array,
+  b_bar: jax.Array,
+  c_tilde: jax.Array,
+  hidden: jax.Array,
+  u_seq: jax.Array,
+  resets: jax.Array,
+  *,
+  conj_sym: bool = True,
+  method: Literal["associative", "sequential", "reference"] = "associative",
+) -> tuple[jax.Array, jax.Array]:
+  """Runs the resettable diagonal SSM over a sequence from an initial state.
+
+  ``x_k = lambda_bar (1 - d_k) x_{k-1} + b_bar u_k`` with ``x_0 = hidden``,
+  ``y_k = 2 Re(c_tilde x_k)``.
+
+  ``"associative"`` folds the resets into the transitions and the initial
+  state into the first input, then runs ``jax.lax.associative_scan`` with
+  :func:`binary_operator` in real arithmetic (re/im pairs). ``"reference"``
+  is the paper's form: prepend ``(1, hidden, 0)`` and scan with
+  :func:`binary_operator_reset` in complex arithmetic. ``"sequential"`` is a
+  ``jax.lax.scan``. All three give the same states.
+
+  Args:
+    lambda_bar: (P,) complex.
+    b_bar: (P, H) complex.
+    c_tilde: (H, P) complex.
+    hidden: initial state ``x_0``, (P,) complex.
+    u_seq: inputs, (T, H) real.
+    resets: flags ``d_k`` in {0, 1}, (T,); ``d_k = 1`` wipes the state before
+      ``u_k`` is absorbed.
+    conj_sym: read outputs as ``2 Re(C x)``.
+    method: ``"associative"``, ``"sequential"`` or ``"reference"``.
+
+  Returns:
+    ``(x_T (P,) complex, y_seq (T, H) real)``.
+  """
+  bu = jnp.einsum("th,ph->tp", u_seq.astype(b_bar.dtype), b_bar)  # [T, P]
+  d = jnp.asarray(resets, jnp.float32)[:, None]  # [T, 1]
+  if method == "associative":
+    xs = _scan_real(lambda_bar, hidden, bu, d)
+  elif method == "sequential":
+    xs = _scan_sequential(lambda_bar, hidden, bu, d)
+  elif method == "reference":
+    xs = _scan_reference(lambda_bar, hidden, bu, d)
+  else:
+    raise ValueError(
+      f"Unknown method {method!r}; use 'associative', 'sequential', "
+      "'reference'."
+    )
+  return xs[-1], ssm_output(c_tilde, xs, conj_sym=conj_sym)
+
+
+def _scan_reference(lambda_bar, hidden, bu, d):
+  """Paper form: prepend ``(1, hidden, 0)``, scan, drop index 0."""
+  a = jnp.broadcast_to(lambda_bar, bu.shape)
+  a = jnp.concatenate([jnp.ones_like(a[:1]), a])
+  b = jnp.concatenate([hidden[None].astype(bu.dtype), bu])
+  d = jnp.concatenate([jnp.zeros_like(d[:1]), d])
+  _, xs, _ = jax.lax.associative_scan(binary_operator_reset, (a, b, d))
+  return xs[1:]
+
+
+def _scan_real(lambda_bar, hidden, bu, d):
+  """Reset-masked transitions, real re/im arithmetic, initial state folded."""
+  keep = 1.0 - d  # [T, 1]
+  a_re = jnp.real(lambda_bar)[None] * keep  # [T, P]
+  a_im = jnp.imag(lambda_bar)[None] * keep
+  h_re, h_im = jnp.real(hidden), jnp.imag(hidden)
+  b_re = jnp.real(bu).at[0].add(a_re[0] * h_re - a_im[0] * h_im)
+  b_im = jnp.imag(bu).at[0].add(a_re[0] * h_im + a_im[0] * h_re)
+  _, (x_re, x_im) = jax.lax.associative_scan(
+    _real_operator, ((a_re, a_im), (b_re, b_im))
+  )
+  return jax.lax.complex(x_re, x_im)
+
+
+def _real_operator(e_i, e_j):
+  """:func:`binary_operator` on ``((a_re, a_im), (b_re, b_im))`` pairs."""
+  (ar_i, ai_i), (br_i, bi_i) = e_i
+  (ar_j, ai_j), (br_j, bi_j) = e_j
+  a = (ar_j * ar_i - ai_j * ai_i, ar_j * ai_i + ai_j * ar_i)
+  b = (ar_j * br_i - ai_j * bi_i + br_j, ar_j * bi_i + ai_j * br_i + bi_j)
+  return a, b
+
+
+def _scan_sequential(lambda_bar, hidden, bu, d):
+  """``jax.lax.scan`` over time, for comparison and tiny ``T``."""
+
+  def body(x, inputs):
+    bu_k, d_k = inputs
+    x = lambda_bar * (1.0 - d_k) * x + bu_k  # [P] * [1]: same rank
+    return x, x
+
+  _, xs = jax.lax.scan(body, hidden.astype(bu.dtype), (bu, d))
+  return xs
