@@ -234,7 +234,7 @@ def test_scan_equals_python_loop_with_resets(method, reset_steps):
 
 def test_scan_float32_matches_float64_loop():
   rng = numpy.random.default_rng(5)
-  p, h, t = 16, 8, 1024
+  p, h, t = 16, 8, 512
   lambda_, _ = s5.make_block_hippo_n(2 * p, blocks=2)
   delta = numpy.exp(rng.uniform(numpy.log(1e-3), numpy.log(1e-1), p))
   lambda_bar = numpy.exp(lambda_ * delta)
@@ -280,3 +280,24 @@ def test_apply_ssm_rejects_unknown_method():
     s5.apply_ssm(
       z, z[:, None], z[None], z, jnp.zeros((2, 1)), jnp.zeros(2), method="x"
     )
+
+
+@pytest.mark.parametrize("method", _METHODS)
+def test_batched_apply_ssm_equals_per_sequence(method):
+  rng = numpy.random.default_rng(7)
+  p, h, t, batch = 3, 2, 6, 4
+  lambda_bar = 0.9 * numpy.exp(1j * rng.uniform(-1.0, 1.0, p))
+  b_bar, c_tilde = _crandn(rng, p, h), _crandn(rng, h, p)
+  hidden = _crandn(rng, batch, p)
+  u_seq = rng.standard_normal((t, batch, h))
+  resets = (rng.uniform(size=(t, batch)) < 0.3).astype(numpy.float64)
+  with jax.enable_x64(True):
+    x_last, y = s5.apply_ssm(
+      lambda_bar, b_bar, c_tilde, hidden, u_seq, resets, method=method
+    )
+    for i in range(batch):
+      xs = _loop(lambda_bar, b_bar, hidden[i], u_seq[:, i], resets[:, i])
+      numpy.testing.assert_allclose(x_last[i], xs[-1], atol=1e-10)
+      numpy.testing.assert_allclose(
+        y[:, i], 2.0 * (xs @ c_tilde.T).real, atol=1e-10
+      )
