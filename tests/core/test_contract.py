@@ -210,3 +210,23 @@ def test_missing_value_fn_raises_before_compute():
   tx = _adam(bm.MG())
   with pytest.raises(ValueError, match="value_fn"):
     tx.update(jnp.zeros(_DIM), tx.init(jnp.zeros(_DIM)), jnp.zeros(_DIM))
+
+
+def test_drop_in_bmg_l1_equals_alpha_times_mg():
+  """The drop-in's meta-step: BMG(L=1, α) with meta-SGD(1) = MG, meta-SGD(α)."""
+  with jax.enable_x64(True):
+    alpha = 0.3
+    learned = {"learning_rate": bm.positive(0.05), "b1": bm.unit_interval(0.7)}
+    bmg = bm.meta_learned(optax.adam, learned=learned,
+                          method=bm.BMG(K=2, L=1, step_size=alpha),
+                          meta_optimizer=optax.sgd(1.0))
+    mg = bm.meta_learned(optax.adam, learned=learned, method=bm.MG(K=2),
+                         meta_optimizer=optax.sgd(alpha))
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(_DIM,)))
+    g = jax.grad(_f)(x)
+    _, sb = bmg.update(g, bmg.init(x), x, value_fn=_f)
+    _, sm = mg.update(g, mg.init(x), x, value_fn=_f)
+    for name in learned:
+      step = float(sm.meta_params[name] - mg.init(x).meta_params[name])
+      assert abs(step) > 1e-6
+      assert abs(float(sb.meta_params[name] - sm.meta_params[name])) < 1e-10
