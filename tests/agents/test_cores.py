@@ -5,6 +5,8 @@ exactly the outputs of a fresh start on the suffix (haiku's ``ResetCore``
 test, reused for every core).
 """
 
+from typing import Any, NamedTuple
+
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -25,8 +27,15 @@ def _kind_kwargs(name):
   return name, {}
 
 
+class _Fns(NamedTuple):
+  init: Any
+  unroll: Any
+  step: Any
+  initial_state: Any
+
+
 def _transformed(name, **extra):
-  """``init(key, x, r)`` and ``(unroll, step, initial_state)`` applies."""
+  """Jitted ``init(key, x, r)``, ``unroll``, ``step``, ``initial_state``."""
   kind, kwargs = _kind_kwargs(name)
   kwargs.update(extra)
 
@@ -38,7 +47,14 @@ def _transformed(name, **extra):
 
     return init, (core.unroll, core.step, core.initial_state)
 
-  return hk.without_apply_rng(hk.multi_transform(f))
+  fns = hk.without_apply_rng(hk.multi_transform(f))
+  unroll, step, initial_state = fns.apply
+  return _Fns(
+    fns.init,
+    jax.jit(unroll),
+    jax.jit(step),
+    jax.jit(initial_state, static_argnums=1),
+  )
 
 
 def _data(seed):
@@ -49,7 +65,7 @@ def _data(seed):
 
 def _warm_state(fns, params, seed):
   """A non-zero state: the final state of an unroll on random inputs."""
-  unroll, _, initial_state = fns.apply
+  unroll, initial_state = fns.unroll, fns.initial_state
   x = _data(seed + 100)
   _, state = unroll(params, x, jnp.zeros((_T, _B)), initial_state(params, _B))
   return state
@@ -69,10 +85,9 @@ def test_unroll_equals_repeated_step(name):
   x = _data(0)
   resets = jnp.zeros((_T, _B)).at[0, 0].set(1.0).at[4, 1].set(1.0)
   params = fns.init(jax.random.key(0), x, resets)
-  unroll, step, _ = fns.apply
+  unroll, step = fns.unroll, fns.step
   state0 = _warm_state(fns, params, 0)
-  y_seq, final_seq = jax.jit(unroll)(params, x, resets, state0)
-  step = jax.jit(step)
+  y_seq, final_seq = unroll(params, x, resets, state0)
   state, ys = state0, []
   for t in range(_T):
     y, state = step(params, x[t], resets[t], state)
@@ -89,7 +104,7 @@ def test_mid_sequence_reset_equals_fresh_start(name):
   k = 4
   resets = jnp.zeros((_T, _B)).at[k].set(1.0)
   params = fns.init(jax.random.key(1), x, resets)
-  unroll, _, initial_state = jax.jit(fns.apply[0]), None, fns.apply[2]
+  unroll, initial_state = fns.unroll, fns.initial_state
   state0 = _warm_state(fns, params, 1)
   y, final = unroll(params, x, resets, state0)
   fresh_y, fresh_final = unroll(
@@ -109,7 +124,7 @@ def test_step_reset_equals_step_from_initial_state(name):
   fns = _transformed(name)
   x = _data(2)
   params = fns.init(jax.random.key(2), x, jnp.zeros((_T, _B)))
-  _, step, initial_state = fns.apply
+  step, initial_state = fns.step, fns.initial_state
   state0 = _warm_state(fns, params, 2)
   y_reset, s_reset = step(params, x[0], jnp.ones((_B,)), state0)
   y_fresh, s_fresh = step(
@@ -123,7 +138,7 @@ def test_mlp_is_memoryless():
   fns = _transformed("mlp")
   x = _data(3)
   params = fns.init(jax.random.key(3), x, jnp.zeros((_T, _B)))
-  unroll, _, initial_state = fns.apply
+  unroll, initial_state = fns.unroll, fns.initial_state
   state = initial_state(params, _B)
   assert state == cores.MLPState() and not jax.tree.leaves(state)
   y, _ = unroll(params, x, jnp.zeros((_T, _B)), state)
@@ -142,7 +157,7 @@ def test_s5_parameters_initial_values_and_sharing():
   log_step = numpy.asarray(ssm["log_step"])
   assert numpy.all(log_step >= numpy.log(1e-3) - 1e-6)
   assert numpy.all(log_step <= numpy.log(1e-1) + 1e-6)
-  state = fns.apply[2](params, _B)
+  state = fns.initial_state(params, _B)
   assert [h.shape for h in state.hidden] == [(_B, 8), (_B, 8)]
   assert all(h.dtype == jnp.complex64 for h in state.hidden)
   # Step mode alone creates exactly the same parameters as sequence mode.
@@ -169,7 +184,7 @@ def test_s5_variants_unroll_equals_step(extra):
   x = _data(5)
   resets = jnp.zeros((_T, _B)).at[3].set(1.0)
   params = fns.init(jax.random.key(5), x, resets)
-  unroll, step, initial_state = fns.apply
+  unroll, step, initial_state = fns.unroll, fns.step, fns.initial_state
   state = initial_state(params, _B)
   y_seq, _ = unroll(params, x, resets, state)
   ys = []
@@ -184,7 +199,7 @@ def test_s5_gradients_are_finite_and_nonzero():
   x = _data(6)
   resets = jnp.zeros((_T, _B)).at[2].set(1.0)
   params = fns.init(jax.random.key(6), x, resets)
-  unroll, _, initial_state = fns.apply
+  unroll, initial_state = fns.unroll, fns.initial_state
 
   def loss(params):
     y, _ = unroll(params, x, resets, initial_state(params, _B))
