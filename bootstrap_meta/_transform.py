@@ -57,6 +57,8 @@ class MetaLearnedState(NamedTuple):
     meta_loss: the last meta-loss (scalar).
     num_skipped: meta-steps skipped because the meta-gradient or meta-loss
       was not finite (int32 scalar).
+    num_bad_updates: learner steps replaced by zeros because the learner's
+      update was not finite, e.g. from a NaN gradient (int32 scalar).
     target_opt_state: state of BMG's target optimiser (``None`` if unused).
     context: the :class:`~bootstrap_meta.ContextState` (``None`` if unused).
   """
@@ -68,6 +70,7 @@ class MetaLearnedState(NamedTuple):
   hyperparams: dict[str, Array]
   meta_loss: Array
   num_skipped: Array
+  num_bad_updates: Array
   target_opt_state: Any
   context: Any
 
@@ -200,11 +203,15 @@ def _update(updates, state: MetaLearnedState, params, value_fn, loss_fn,
                         optax.apply_updates(state.meta_params, meta_updates),
                         state.meta_params)
   meta_opt_state = _select(finite, meta_opt_state, state.meta_opt_state)
+  good = jnp.logical_and(_all_finite(u), _all_finite(inner_opt_state))
+  u = _select(good, u, jax.tree.map(jnp.zeros_like, u))
+  inner_opt_state = _select(good, inner_opt_state, state.inner_opt_state)
   new_state = MetaLearnedState(
       count=state.count + 1, meta_params=meta_params,
       meta_opt_state=meta_opt_state, inner_opt_state=inner_opt_state,
       hyperparams=hp, meta_loss=loss,
       num_skipped=state.num_skipped + (~finite).astype(jnp.int32),
+      num_bad_updates=state.num_bad_updates + (~good).astype(jnp.int32),
       target_opt_state=target_state, context=ctx_state)
   return u, new_state
 
@@ -243,7 +250,10 @@ def meta_learned(
      ``sg(h)`` then a step on ``value_fn``) for BMG;
   4. updates the meta-parameters with ``meta_optimizer``, unless the
      meta-gradient or meta-loss is not finite: then the meta-step is skipped
-     and counted in ``state.num_skipped`` (the learner's step stands).
+     and counted in ``state.num_skipped`` (the learner's step stands). A
+     learner step that is itself not finite (e.g. from a NaN gradient) is
+     replaced by zeros, the optimiser state kept, and counted in
+     ``state.num_bad_updates``.
 
   The meta-gradient is truncated: ``x`` and ``s`` at the call are constants.
   ``value_fn(params) -> scalar`` is the outer objective (e.g. the loss on the
@@ -305,6 +315,7 @@ def meta_learned(
         meta_opt_state=meta_optimizer.init(meta_params),
         inner_opt_state=opt.make(values).init(params), hyperparams=values,
         meta_loss=jnp.zeros([], dtype), num_skipped=jnp.zeros([], jnp.int32),
+        num_bad_updates=jnp.zeros([], jnp.int32),
         target_opt_state=None if target is None else target.init(params),
         context=None if context is None else _context.context_init(
             history=context.history, num_stats=context.num_stats))

@@ -230,3 +230,22 @@ def test_drop_in_bmg_l1_equals_alpha_times_mg():
       step = float(sm.meta_params[name] - mg.init(x).meta_params[name])
       assert abs(step) > 1e-6
       assert abs(float(sb.meta_params[name] - sm.meta_params[name])) < 1e-10
+
+
+def test_non_finite_gradient_never_reaches_the_learner():
+  tx = _adam(bm.BMG(K=1, L=2))
+  x = _x0()
+  state = tx.init(x)
+  nan_grads = jnp.full((_DIM,), jnp.nan)
+  u, new = jax.jit(lambda g, s, p: tx.update(g, s, p, value_fn=_f))(
+      nan_grads, state, x)
+  np.testing.assert_array_equal(u, jnp.zeros(_DIM))
+  assert int(new.num_bad_updates) == 1
+  for a, b in zip(jax.tree_util.tree_leaves(new.inner_opt_state),
+                  jax.tree_util.tree_leaves(state.inner_opt_state),
+                  strict=True):
+    np.testing.assert_array_equal(a, b)
+  # The next, finite step proceeds normally.
+  u2, new2 = tx.update(jax.grad(_f)(x), new, x, value_fn=_f)
+  assert float(_f(x + u2)) < float(_f(x))
+  assert int(new2.num_bad_updates) == 1
