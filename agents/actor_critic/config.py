@@ -1,0 +1,174 @@
+"""Configuration of the meta-learned actor-critic agent.
+
+One frozen dataclass holds every static choice: the network, the rollout
+size, the inner optimiser, which loss hyperparameters are meta-learned (any
+subset of entropy weight, discount γ, λ, learning rate, value weight; the
+rest fixed), the meta-gradient method (none / MG / BMG), ``K``, ``L`` and
+whether meta-parameters are functions of a context.
+
+References:
+  Flennerhag et al, `Bootstrapped Meta-Learning
+  <https://arxiv.org/abs/2109.04504>`_, 2022.
+  Luketina et al, `Meta-Gradients in Non-Stationary Environments
+  <https://proceedings.mlr.press/v199/luketina22a.html>`_, 2022.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from agents.cores import CORE_NAMES
+
+__all__ = [
+    "ActorCriticConfig",
+    "CONTINUE_FROM",
+    "LEARNABLE",
+    "LOSSES",
+    "METHODS",
+]
+
+METHODS: tuple[str, ...] = ("none", "mg", "bmg")
+LOSSES: tuple[str, ...] = ("a2c", "ppo")
+CONTINUE_FROM: tuple[str, ...] = ("K+L-1", "K")
+#: Hyperparameters that may be meta-learned (the keys of the hyperparameter
+#: dict that the losses and the inner optimiser read).
+LEARNABLE: tuple[str, ...] = (
+    "entropy_weight", "discount", "lambda_", "learning_rate", "value_weight")
+
+
+def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
+  if value not in valid:
+    raise ValueError(f"Unknown {name} {value!r}; valid choices: {valid}.")
+
+
+def _check_positive(**values: float) -> None:
+  for name, value in values.items():
+    if not value > 0:
+      raise ValueError(f"{name} must be > 0, got {value}.")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ActorCriticConfig:
+  """Static configuration of the actor-critic agent and its meta-learning.
+
+  Attributes:
+    task: a name registered in :mod:`tasks`.
+    core: recurrent core, one of :data:`agents.cores.CORE_NAMES`.
+    width: core width H (also the heads' hidden size).
+    num_layers: S5 layers (ignored by other cores).
+    num_envs: B, parallel environments.
+    unroll_length: T, steps per rollout (one rollout per inner update).
+    num_updates: meta-iterations of training (each consumes
+      :attr:`rollouts_per_iteration` rollouts).
+    loss: inner loss, ``"a2c"`` or ``"ppo"`` (clipped ratio to the
+      behaviour policy).
+    learning_rate: Adam step size of the inner optimiser (initial value
+      when learned).
+    max_grad_norm: global-norm gradient clipping of the inner optimiser.
+    discount: γ (initial value when learned).
+    lambda_: λ of the λ-returns (initial value when learned).
+    entropy_weight: weight of the entropy regulariser (initial when learned).
+    value_weight: weight of the critic loss (initial when learned).
+    ppo_clip: ε of the PPO ratio clip.
+    learned: names from :data:`LEARNABLE` that are meta-learned.
+    method: ``"none"`` (plain A2C), ``"mg"`` or ``"bmg"``.
+    K: differentiable inner steps per meta-update.
+    L: BMG target length (``L - 1`` meta-learned steps + 1 outer step).
+    continue_from: BMG: the learner continues from ``"K+L-1"`` (every
+      rollout trains the agent) or ``"K"`` (target rollouts are extra).
+    target_step_size: BMG: step size of the final outer-loss target step.
+    kl_value_weight: BMG: weight of the value term in the matching.
+    meta_learning_rate: Adam step size of the meta-optimiser.
+    outer_discount: γ of the outer (policy-gradient) objective.
+    outer_lambda: λ of the outer objective's returns.
+    outer_entropy_weight: entropy weight in the outer objective.
+    context: meta-parameters are ``g_ω(c)`` of a context of per-update
+      statistics (reward, value and TD-error mean/std).
+    context_history: H, updates of statistics in the context.
+    context_hidden: hidden width of each context MLP.
+  """
+
+  task: str = "RepeatPreviousEasy"
+  core: str = "s5"
+  width: int = 64
+  num_layers: int = 2
+  num_envs: int = 16
+  unroll_length: int = 32
+  num_updates: int = 100
+  loss: str = "a2c"
+  learning_rate: float = 1e-3
+  max_grad_norm: float = 1.0
+  discount: float = 0.99
+  lambda_: float = 0.95
+  entropy_weight: float = 0.01
+  value_weight: float = 0.5
+  ppo_clip: float = 0.2
+  learned: tuple[str, ...] = ()
+  method: str = "none"
+  K: int = 1
+  L: int = 1
+  continue_from: str = "K+L-1"
+  target_step_size: float = 1.0
+  kl_value_weight: float = 0.0
+  meta_learning_rate: float = 1e-3
+  outer_discount: float = 0.99
+  outer_lambda: float = 0.95
+  outer_entropy_weight: float = 0.0
+  context: bool = False
+  context_history: int = 4
+  context_hidden: int = 32
+
+  def __post_init__(self):
+    _check_choice("core", self.core, CORE_NAMES)
+    _check_choice("method", self.method, METHODS)
+    _check_choice("loss", self.loss, LOSSES)
+    _check_choice("continue_from", self.continue_from, CONTINUE_FROM)
+    object.__setattr__(self, "learned", tuple(self.learned))
+    for name in self.learned:
+      _check_choice("learned hyperparameter", name, LEARNABLE)
+    if len(set(self.learned)) != len(self.learned):
+      raise ValueError(f"Duplicate learned names in {self.learned}.")
+    for name in ("width", "num_layers", "num_envs", "unroll_length",
+                 "num_updates", "K", "L", "context_history", "context_hidden"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+    _check_positive(learning_rate=self.learning_rate,
+                    max_grad_norm=self.max_grad_norm,
+                    meta_learning_rate=self.meta_learning_rate,
+                    target_step_size=self.target_step_size)
+    for name in ("discount", "lambda_", "entropy_weight"):
+      value = getattr(self, name)
+      if not 0.0 < value < 1.0 and name in self.learned:
+        raise ValueError(f"Learned {name} must start in (0, 1), got {value}.")
+    if self.method == "none" and (self.learned or self.context):
+      raise ValueError(
+          "method='none' learns nothing: set method to 'mg' or 'bmg' to "
+          f"meta-learn {self.learned or 'a context'}; valid: {METHODS}.")
+    if self.method != "none" and not self.learned:
+      raise ValueError(
+          f"method={self.method!r} needs learned hyperparameters from "
+          f"{LEARNABLE}.")
+
+  @property
+  def rollouts_per_iteration(self) -> int:
+    """Rollouts consumed by one (meta-)iteration."""
+    if self.method == "none":
+      return 1
+    if self.method == "mg":
+      return self.K + 1
+    return self.K + self.L
+
+  @property
+  def updates_per_iteration(self) -> int:
+    """Learner updates that one iteration advances the agent by."""
+    if self.method == "none":
+      return 1
+    if self.method == "bmg" and self.continue_from == "K+L-1":
+      return self.K + self.L - 1
+    return self.K
+
+  @property
+  def env_steps(self) -> int:
+    """Environment steps of a whole run."""
+    return (self.num_updates * self.rollouts_per_iteration
+            * self.unroll_length * self.num_envs)

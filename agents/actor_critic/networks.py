@@ -1,0 +1,176 @@
+"""Haiku actor-critic network: encoder, resettable core, policy and value heads.
+
+The encoder is a two-layer leaky-ReLU MLP, the core any resettable core of
+:mod:`agents.cores` (S5 by default), the policy head a categorical (or, for
+continuous actions, diagonal Gaussian with a state-independent log standard
+deviation) distribution and the value head a scalar, as the S5 agents of
+Lu et al. (2023). Everything is transformed into pure functions.
+
+References:
+  Lu et al, `Structured State Space Models for In-Context Reinforcement
+  Learning <https://arxiv.org/abs/2303.03982>`_, 2023.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as onp
+
+from agents import cores
+from agents.actor_critic.types import Array, CoreState, Params
+
+__all__ = ["ActorCriticNet", "Networks", "make_networks", "orthogonal"]
+
+_LOGITS_SCALE = 0.01  # Gain of the policy output layer (Lu et al., 2023).
+
+
+def orthogonal(scale: float = 1.0) -> hk.initializers.Initializer:
+  """Orthogonal initialiser (Saxe et al., 2014), rank-promotion safe.
+
+  Haiku's own broadcasts a vector against a matrix, which tests run with
+  ``jax_numpy_rank_promotion='raise'`` reject.
+  """
+
+  def init(shape, dtype):
+    rows, cols = shape[0], int(onp.prod(shape[1:]))
+    a = jax.random.normal(hk.next_rng_key(), (max(rows, cols), min(rows, cols)),
+                          jnp.float32)
+    q, r = jnp.linalg.qr(a)
+    q = q * jnp.sign(jnp.diagonal(r))[None, :]
+    q = q.T if rows < cols else q
+    return (scale * q).reshape(shape).astype(dtype)
+
+  return init
+
+
+class ActorCriticNet(hk.Module):
+  """Encoder -> core -> (policy head, value head).
+
+  The policy output is ``[..., A]`` logits for discrete actions, or
+  ``[..., 2A]`` (mean, log-std) for a diagonal Gaussian.
+  """
+
+  def __init__(self, *, core: str, width: int, num_actions: int,
+               continuous: bool = False, core_kwargs: dict | None = None,
+               name: str | None = None):
+    """Builds the network.
+
+    Args:
+      core: a name in :data:`agents.cores.CORE_NAMES`.
+      width: encoder, core and head width.
+      num_actions: A, number of actions (or action dimensions).
+      continuous: diagonal Gaussian policy instead of categorical.
+      core_kwargs: extra keyword arguments of the core.
+      name: haiku module name.
+    """
+    super().__init__(name=name)
+    self._num_actions = num_actions
+    self._continuous = continuous
+    orth = orthogonal(onp.sqrt(2.0))
+    self._encoder = [hk.Linear(width, w_init=orth, name="enc_0"),
+                     hk.Linear(width, w_init=orth, name="enc_1")]
+    self.core = cores.make_core(core, width=width, **(core_kwargs or {}))
+    self._policy = [
+        hk.Linear(width, w_init=orth, name="pi_0"),
+        hk.Linear(num_actions, name="pi_out",
+                  w_init=orthogonal(_LOGITS_SCALE))]
+    self._value = [hk.Linear(width, w_init=orth, name="v_0"),
+                   hk.Linear(1, name="v_out",
+                             w_init=orthogonal(1.0))]
+
+  def _encode(self, obs: Array) -> Array:
+    x = obs
+    for layer in self._encoder:
+      x = jax.nn.leaky_relu(layer(x))
+    return x
+
+  def _heads(self, h: Array) -> tuple[Array, Array]:
+    pi = self._policy[1](jax.nn.leaky_relu(self._policy[0](h)))
+    v = self._value[1](jax.nn.leaky_relu(self._value[0](h)))[..., 0]
+    if self._continuous:
+      log_std = hk.get_parameter("log_std", (self._num_actions,), pi.dtype,
+                                 jnp.zeros)
+      pi = jnp.concatenate([pi, jnp.broadcast_to(log_std, pi.shape)], -1)
+    return pi, v
+
+  def initial_state(self, batch_size: int) -> CoreState:
+    """The core's initial state for ``batch_size`` streams."""
+    return self.core.initial_state(batch_size)
+
+  def unroll(self, obs: Array, resets: Array, state: CoreState):
+    """Sequence mode: ``obs [T, B, D]``, ``resets [T, B]``.
+
+    Returns:
+      ``(policy_out [T, B, ·], values [T, B], final_state)``.
+    """
+    h, state = self.core.unroll(self._encode(obs), resets, state)
+    return (*self._heads(h), state)
+
+  def step(self, obs: Array, reset: Array, state: CoreState):
+    """One acting step: ``obs [B, D]``, ``reset [B]``.
+
+    Returns:
+      ``(policy_out [B, ·], values [B], state)``.
+    """
+    h, state = self.core.step(self._encode(obs), reset, state)
+    return (*self._heads(h), state)
+
+
+class Networks(NamedTuple):
+  """Pure functions of the agent network.
+
+  Attributes:
+    init: ``init(key, obs [T, B, D], resets [T, B]) -> params``.
+    unroll: ``unroll(params, obs [T, B, D], resets [T, B], state)
+      -> (policy_out, values, final_state)``.
+    step: ``step(params, obs [B, D], reset [B], state)
+      -> (policy_out, values, state)``.
+    initial_state: ``initial_state(batch_size) -> state`` (no parameters).
+  """
+
+  init: Callable[..., Params]
+  unroll: Callable[..., tuple[Array, Array, Any]]
+  step: Callable[..., tuple[Array, Array, Any]]
+  initial_state: Callable[[int], CoreState]
+
+
+def make_networks(*, core: str, width: int, num_actions: int,
+                  continuous: bool = False,
+                  core_kwargs: dict | None = None) -> Networks:
+  """Transforms :class:`ActorCriticNet` into pure functions.
+
+  Args:
+    core: a name in :data:`agents.cores.CORE_NAMES`.
+    width: network width.
+    num_actions: A.
+    continuous: diagonal Gaussian policy.
+    core_kwargs: extra keyword arguments of the core.
+
+  Returns:
+    :class:`Networks`.
+  """
+  if core not in cores.CORE_NAMES:
+    raise ValueError(f"Unknown core {core!r}; valid: {cores.CORE_NAMES}.")
+
+  def forward():
+    net = ActorCriticNet(core=core, width=width, num_actions=num_actions,
+                         continuous=continuous, core_kwargs=core_kwargs)
+
+    def init(obs, resets):
+      return net.unroll(obs, resets, net.initial_state(obs.shape[1]))
+
+    return init, (net.unroll, net.step, net.initial_state)
+
+  fns = hk.without_apply_rng(hk.multi_transform(forward))
+  unroll, step, initial_state = fns.apply
+  return Networks(
+      init=fns.init,
+      unroll=unroll,
+      step=step,
+      initial_state=lambda batch_size: initial_state({}, batch_size),
+  )
