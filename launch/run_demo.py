@@ -9,7 +9,8 @@ the loss on a held-out validation batch. A fixed Adam with the same initial
 values sees the same batches, side by side. The learned values and both
 losses are printed every ``--log_every`` steps.
 
-Command (the default size finishes in well under a minute on a laptop CPU)::
+Command (the default size takes about 20 s of CPU time, two thirds of it
+compilation)::
 
   python -m launch.run_demo --method=bmg --second=b1 --steps=2000
 
