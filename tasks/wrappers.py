@@ -100,17 +100,39 @@ class AutoReset(_Wrapper):
   step actually reached (equal to the returned observation when the episode
   goes on). Use it to bootstrap a truncated episode's value.
 
-  The reset is computed on every step and selected with ``jnp.where`` (no
-  ``lax.cond``, which ``vmap`` would turn into the same select). For an
-  environment declaring ``episodic = False`` (a single-stream task that never
-  ends) the reset is skipped altogether.
+  Cost. Unbatched, the reset is computed on every step and selected with
+  ``jnp.where`` (as in gymnax). Under ``jax.vmap`` over environments a custom
+  batching rule avoids most of that work: a step where no environment ended
+  computes no reset; a step where at most ``ceil(partial_reset_fraction *
+  batch)`` ended resets only those (gathered, reset, scattered back); only
+  busier steps reset the whole batch. Every environment still gets
+  ``env.reset(its own reset key, its params)``, so results equal the
+  unbatched ones exactly. (Under a second, outer ``vmap`` the rule's branches
+  become selects and cost about one full reset, as in gymnax.) For an
+  environment declaring ``episodic = False`` the reset is skipped.
+  The reset path is not differentiable (``custom_vmap`` has no JVP rule);
+  environment transitions carry no gradient here anyway.
 
   Args:
     env: the environment to wrap.
+    partial_reset_fraction: fraction of a vmapped batch that is reset by
+      gathering only the finished environments (in ``(0, 1]``).
+
+  Raises:
+    ValueError: if ``partial_reset_fraction`` is outside ``(0, 1]``.
 
   References:
     Lange, `gymnax <https://github.com/RobertTLange/gymnax>`_, 2022.
   """
+
+  def __init__(self, env: Environment, *,
+               partial_reset_fraction: float = 0.125):
+    super().__init__(env)
+    if not 0.0 < partial_reset_fraction <= 1.0:
+      raise ValueError("partial_reset_fraction must be in (0, 1], got "
+                       f"{partial_reset_fraction}.")
+    self.partial_reset_fraction = partial_reset_fraction
+    self._reset_where = self._make_reset_where()
 
   def step(self, key, state, action, params):
     """Steps, and resets where the episode ended.
@@ -127,10 +149,96 @@ class AutoReset(_Wrapper):
     if not self.episodic:
       return obs, state, reward, terminated, truncated, info
     done = jnp.logical_or(terminated, truncated)
-    obs_reset, state_reset = self.env.reset(key_reset, params)
-    obs = _select(done, obs_reset, obs)
-    state = _select(done, state_reset, state)
+    impl = jax.random.key_impl(key_reset)
+    obs, state = self._reset_where(
+        done, jax.random.key_data(key_reset), obs, state, params, impl)
     return obs, state, reward, terminated, truncated, info
+
+  def _make_reset_where(self):
+    """``(done, key_data, obs, state, params) -> (obs, state)``."""
+    reset = self.env.reset
+
+    def unbatched(done, key_data, obs, state, params, impl):
+      key = jax.random.wrap_key_data(key_data, impl=impl)
+      obs_reset, state_reset = reset(key, params)
+      return _select(done, (obs_reset, state_reset), (obs, state))
+
+    def rule(axis_size, in_batched, done, key_data, obs, state, params, impl):
+      args = _broadcast_batch(
+          axis_size, tuple(in_batched[:4]), (done, key_data, obs, state))
+      out = _batched_reset_where(
+          reset, axis_size, self.partial_reset_fraction, *args, params,
+          jax.tree.map(lambda b: 0 if b else None, in_batched[4]), impl)
+      return out, jax.tree.map(lambda _: True, out)
+
+    def reset_where(done, key_data, obs, state, params, impl):
+      fn = jax.custom_batching.custom_vmap(
+          lambda *a: unbatched(*a, impl))
+      fn.def_vmap(lambda n, b, *a: rule(n, b, *a, impl))
+      return fn(done, key_data, obs, state, params)
+
+    return reset_where
+
+
+def _broadcast_batch(axis_size, batched, args):
+  """Gives every leaf of ``args`` a leading batch axis of ``axis_size``."""
+
+  def bcast(is_batched, x):
+    if is_batched:
+      return x
+    return jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
+
+  return jax.tree.map(bcast, batched, args)
+
+
+def _batched_reset_where(reset, n, fraction, done, key_data, obs, state,
+                         params, params_axes, impl):
+  """Batched ``where(done, reset(key), (obs, state))``, resetting lazily.
+
+  Args:
+    reset: the environment's ``reset(key, params)``.
+    n: batch size.
+    fraction: batch fraction handled by the gather/scatter path.
+    done: ``(n,)`` bool.
+    key_data: ``(n, ...)`` raw reset keys.
+    obs: batched observations.
+    state: batched states.
+    params: parameters, batched where ``params_axes`` is 0.
+    params_axes: pytree of 0 / None (batched or not) matching ``params``.
+    impl: PRNG implementation of the keys.
+
+  Returns:
+    ``(obs, state)`` with the finished environments reset.
+  """
+  k = max(1, math.ceil(fraction * n))
+  batched_reset = jax.vmap(
+      lambda kd, p: reset(jax.random.wrap_key_data(kd, impl=impl), p),
+      in_axes=(0, params_axes))
+  current = (obs, state)
+
+  def no_reset():
+    return current
+
+  def partial_reset():
+    idx = jnp.nonzero(done, size=k, fill_value=n)[0]  # n marks "unused"
+    safe = jnp.minimum(idx, n - 1)
+    sub_params = jax.tree.map(
+        lambda a, x: x if a is None else x[safe], params_axes, params,
+        is_leaf=lambda a: a is None)
+    fresh = batched_reset(key_data[safe], sub_params)
+    return jax.tree.map(
+        lambda cur, new: cur.at[idx].set(new, mode="drop"), current, fresh)
+
+  def full_reset():
+    fresh = batched_reset(key_data, params)
+    return jax.tree.map(
+        lambda new, cur: jnp.where(
+            jnp.reshape(done, (n,) + (1,) * (cur.ndim - 1)), new, cur),
+        fresh, current)
+
+  count = jnp.sum(done)
+  branch = (count > 0).astype(jnp.int32) + (count > k).astype(jnp.int32)
+  return jax.lax.switch(branch, (no_reset, partial_reset, full_reset))
 
 
 class PrevActionObs(_Wrapper):
