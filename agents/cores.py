@@ -436,7 +436,7 @@ class S5Core(_Core):
     self,
     width: int,
     *,
-    num_layers: int = 2,
+    num_layers: int = 1,
     state_size: int | None = None,
     name: str | None = None,
     **block_kwargs: Any,
@@ -445,7 +445,9 @@ class S5Core(_Core):
 
     Args:
       width: model width H (output size).
-      num_layers: number of S5 blocks.
+      num_layers: number of S5 blocks. One block with ``state_size = H``
+        has about the parameters and FLOPs of a GRU of width H (popjaxrl
+        uses 4 blocks of width 256).
       state_size: N per layer (P = N / 2 complex states); defaults to H.
       name: haiku module name.
       **block_kwargs: keyword arguments of :class:`S5Block` and

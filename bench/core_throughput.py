@@ -12,6 +12,8 @@ one JSON object per (core, T):
   from other processes on the machine);
 * ``ratio_vs_gru``: ``train_steps_per_s`` over the GRU's at the same T;
 * ``cpu_s_per_pass``: process CPU seconds (all threads) of one pass, median;
+* ``cpu_ratio_vs_gru``: the GRU's CPU seconds per pass over this core's
+  (throughput per CPU-second, robust when other processes share the cores);
 * ``compile_s``: lowering + XLA compilation of the pass;
 * ``params``: number of parameters of the core and heads.
 
@@ -40,14 +42,18 @@ import jax.numpy as jnp
 from agents import cores
 
 _OBS, _ACTIONS = 32, 4
-# Bench variants: name -> (core kind, constructor kwargs).
+# Bench variants: name -> (core kind, constructor kwargs given the width).
 _VARIANTS = {
-  "gru": ("gru", {}),
-  "lstm": ("lstm", {}),
-  "mlp": ("mlp", {}),
-  "s5": ("s5", {}),
-  "s5_1layer": ("s5", {"num_layers": 1}),
-  "s5_associative": ("s5", {"scan": "associative"}),
+  "gru": ("gru", lambda w: {}),
+  "lstm": ("lstm", lambda w: {}),
+  "mlp": ("mlp", lambda w: {}),
+  "s5": ("s5", lambda w: {}),
+  "s5_2layer": ("s5", lambda w: {"num_layers": 2}),
+  "s5_lite": (
+    "s5",
+    lambda w: {"activation": "half_glu1", "state_size": w // 2},
+  ),
+  "s5_associative": ("s5", lambda w: {"scan": "associative"}),
 }
 
 
@@ -88,7 +94,7 @@ def make_batch(key: jax.Array, *, length: int, batch: int):
 def measure(name: str, *, length: int, batch: int, width: int, repeats: int):
   """Compile time and per-repeat seconds of one forward+backward pass."""
   kind, kwargs = _VARIANTS[name]
-  model = make_loss(kind, width=width, **kwargs)
+  model = make_loss(kind, width=width, **kwargs(width))
   data = make_batch(jax.random.key(0), length=length, batch=batch)
   params = jax.jit(model.init)(jax.random.key(1), data)
   step = jax.jit(jax.value_and_grad(model.apply))
@@ -109,7 +115,7 @@ def measure(name: str, *, length: int, batch: int, width: int, repeats: int):
 def main() -> None:
   """Runs the table and prints one JSON object per (core, T)."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--cores", default="gru,s5,s5_1layer,s5_associative")
+  parser.add_argument("--cores", default="gru,lstm,mlp,s5,s5_lite,s5_2layer")
   parser.add_argument("--lengths", default="64,256,1024")
   parser.add_argument("--width", type=int, default=128)
   parser.add_argument("--batch", type=int, default=16)
@@ -121,7 +127,7 @@ def main() -> None:
     raise ValueError(f"Unknown cores {unknown}; valid: {sorted(_VARIANTS)}.")
   names = ["gru"] + [n for n in names if n != "gru"]  # GRU first: the ratio.
   for length in [int(t) for t in args.lengths.split(",")]:
-    gru_rate = None
+    gru_rate = gru_cpu = None
     for name in names:
       compile_s, times, cpu_times, n_params = measure(
         name,
@@ -131,14 +137,17 @@ def main() -> None:
         repeats=args.repeats,
       )
       rate = length * args.batch / statistics.median(times)
-      gru_rate = rate if name == "gru" else gru_rate
+      cpu = statistics.median(cpu_times)
+      if name == "gru":
+        gru_rate, gru_cpu = rate, cpu
       record = {
         "core": name,
         "T": length,
         "train_steps_per_s": round(rate, 1),
         "best_steps_per_s": round(length * args.batch / min(times), 1),
         "ratio_vs_gru": round(rate / gru_rate, 3),
-        "cpu_s_per_pass": round(statistics.median(cpu_times), 4),
+        "cpu_s_per_pass": round(cpu, 4),
+        "cpu_ratio_vs_gru": round(gru_cpu / cpu, 3),
         "compile_s": round(compile_s, 2),
         "params": int(n_params),
         "width": args.width,
