@@ -68,34 +68,36 @@ class BattleshipState:
   time: jax.Array  # () int32
 
 
-def place_ship(key: jax.Array, board: jax.Array, size: int) -> jax.Array:
+def place_ship(
+    key: jax.Array, board: jax.Array, size: jax.Array, *, max_size: int
+) -> jax.Array:
   """Adds one ship of ``size`` tiles, uniformly among the valid segments.
 
   Args:
     key: random key.
     board: ``[n, n]`` boolean board of the ships placed so far.
-    size: the ship's length (static).
+    size: the ship's length (may be traced), ``1 ≤ size ≤ max_size``.
+    max_size: a static upper bound on ``size``.
 
   Returns:
     The ``[n, n]`` board with the new ship.
   """
   n = board.shape[0]
-  occ = jnp.pad(board.astype(jnp.int32), ((0, size - 1), (0, size - 1)),
-                constant_values=1)  # off-board tiles count as occupied
-  # Segment starting at (i, j) along rows (axis 0) or columns (axis 1).
-  down = sum(occ[k : k + n, :n] for k in range(size))
-  right = sum(occ[:n, k : k + n] for k in range(size))
-  free = jnp.stack([down, right]) == 0  # [2, n, n]
-  if size == 1:
-    free = free.at[1].set(False)  # a 1-tile ship has one placement per tile
-  flat = jax.random.categorical(
-      key, jnp.where(free.reshape(-1), 0.0, -jnp.inf)
-  )
+  pad = ((0, max_size - 1), (0, max_size - 1))
+  occ = jnp.pad(board.astype(jnp.int32), pad, constant_values=1)
+  # Off-board tiles count as occupied. Segment from (i, j) down or right:
+  down = sum((k < size) * occ[k : k + n, :n] for k in range(max_size))
+  right = sum((k < size) * occ[:n, k : k + n] for k in range(max_size))
+  free = jnp.stack([down == 0, (right == 0) & (size > 1)])  # [2, n, n]
+  # A 1-tile ship has one placement per tile, hence (size > 1) above.
+  counts = jnp.cumsum(free.reshape(-1))
+  pick = jax.random.randint(key, (), 0, counts[-1])
+  flat = jnp.argmax(counts > pick)  # the pick-th valid placement
   axis, i, j = flat // (n * n), (flat // n) % n, flat % n
-  offsets = jnp.arange(size)
+  offsets = jnp.arange(max_size)
   rows = jnp.where(axis == 0, i + offsets, i)
   cols = jnp.where(axis == 0, j, j + offsets)
-  return board.at[rows, cols].set(True)
+  return board.at[rows, cols].max(offsets < size, mode="drop")
 
 
 class Battleship(Environment[BattleshipState, BattleshipParams]):
@@ -135,10 +137,13 @@ class Battleship(Environment[BattleshipState, BattleshipParams]):
     """Places the ships one by one; returns ``(obs, state)``."""
     del params
     n = self.board_size
-    board = jnp.zeros((n, n), bool)
-    keys = jax.random.split(key, len(self.ship_sizes))
-    for k, size in zip(keys, self.ship_sizes, strict=True):
-      board = place_ship(k, board, size)
+    place = functools.partial(place_ship, max_size=max(self.ship_sizes))
+    board, _ = jax.lax.scan(
+        lambda b, ks: (place(ks[0], b, ks[1]), None),
+        jnp.zeros((n, n), bool),
+        (jax.random.split(key, len(self.ship_sizes)),
+         jnp.array(self.ship_sizes)),
+    )
     state = BattleshipState(
         board=board,
         guesses=jnp.zeros((n, n), bool),
