@@ -78,6 +78,16 @@ def _reset_state(reset: jax.Array, state: Any, initial: Any) -> Any:
   )
 
 
+def _check_shapes(x: jax.Array, resets: jax.Array, *, sequence: bool) -> None:
+  """Raises ValueError unless x is [(T,) B, D] and resets [(T,) B]."""
+  rank = 3 if sequence else 2
+  want = "x [T, B, D], resets [T, B]" if sequence else "x [B, D], reset [B]"
+  if x.ndim != rank or tuple(resets.shape) != tuple(x.shape[:-1]):
+    raise ValueError(
+      f"Expected {want}; got x {tuple(x.shape)}, resets {tuple(resets.shape)}."
+    )
+
+
 class _Core(hk.RNNCore):
   """Shared plumbing: ``__call__`` forwards ``(x, reset)`` to ``step``."""
 
@@ -99,6 +109,7 @@ class _Core(hk.RNNCore):
 
     The default runs :meth:`step` under ``hk.dynamic_unroll`` (``lax.scan``).
     """
+    _check_shapes(x, resets, sequence=True)
     return hk.dynamic_unroll(self, (x, resets), state)
 
 
@@ -128,6 +139,7 @@ class _HaikuRNN(_Core):
     Returns:
       ``(y [B, H], state)``.
     """
+    _check_shapes(x, reset, sequence=False)
     initial = self._cell.initial_state(x.shape[0])
     return self._cell(x, _reset_state(reset, state, initial))
 
@@ -173,12 +185,12 @@ class MLPCore(_Core):
 
   def step(self, x: jax.Array, reset: jax.Array, state: MLPState):
     """Applies the MLP to ``x`` [B, D]; ``reset`` has nothing to wipe."""
-    del reset
+    _check_shapes(x, reset, sequence=False)
     return self._mlp(x), state
 
   def unroll(self, x: jax.Array, resets: jax.Array, state: MLPState):
     """Applies the MLP to all of ``x`` [T, B, D] at once."""
-    del resets
+    _check_shapes(x, resets, sequence=True)
     return self._mlp(x), state
 
 
@@ -252,7 +264,11 @@ class S5SSM(hk.Module):
       dt_max: largest initial timescale.
       step_rescale: multiplies the timescales ``exp(log_step)``.
       clip_eigs: clamp ``Re(Lambda) <= -1e-4`` for stability.
-      scan: sequence-mode scan of :func:`agents.s5.apply_ssm`.
+      scan: sequence-mode scan of :func:`agents.s5.apply_ssm`. The default
+        ``"sequential"`` (``lax.scan`` of the elementwise recurrence; the
+        matmuls still run over all T steps at once) measured faster on the
+        2-core CPU than ``"associative"`` and compiles in seconds instead of
+        minutes (``bench/core_throughput.py``).
       name: haiku module name.
     """
     super().__init__(name=name)
@@ -474,6 +490,7 @@ class S5Core(_Core):
 
   def step(self, x: jax.Array, reset: jax.Array, state: S5State):
     """One step, ``x`` [B, D], ``reset`` [B] -> ``(y [B, H], state)``."""
+    _check_shapes(x, reset, sequence=False)
     u, hidden = self._encoder(x), []
     for block, h in zip(self._blocks, state.hidden, strict=True):
       u, h = block.step(u, reset, h)
@@ -482,6 +499,7 @@ class S5Core(_Core):
 
   def unroll(self, x: jax.Array, resets: jax.Array, state: S5State):
     """Sequence mode, ``x`` [T, B, D], ``resets`` [T, B] -> ``(y, state)``."""
+    _check_shapes(x, resets, sequence=True)
     u, hidden = self._encoder(x), []
     for block, h in zip(self._blocks, state.hidden, strict=True):
       u, h = block.unroll(u, resets, h)

@@ -102,7 +102,7 @@ def test_mid_sequence_reset_equals_fresh_start(name):
   fns = _transformed(name)
   x = _data(1)
   k = 4
-  resets = jnp.zeros((_T, _B)).at[k].set(1.0)
+  resets = jnp.zeros((_T, _B), bool).at[k].set(True)  # bool flags work too
   params = fns.init(jax.random.key(1), x, resets)
   unroll, initial_state = fns.unroll, fns.initial_state
   state0 = _warm_state(fns, params, 1)
@@ -162,7 +162,9 @@ def test_s5_parameters_initial_values_and_sharing():
   assert all(h.dtype == jnp.complex64 for h in state.hidden)
   # Step mode alone creates exactly the same parameters as sequence mode.
   step_params = hk.transform(
-    lambda x: cores.make_core("s5", width=_H, state_size=16, blocks=2).step(
+    lambda x: cores.make_core(
+      "s5", width=_H, num_layers=2, state_size=16, blocks=2
+    ).step(
       x, jnp.zeros(_B), cores.S5State((jnp.zeros((_B, 8), jnp.complex64),) * 2)
     )
   ).init(jax.random.key(4), x[0])
@@ -227,3 +229,22 @@ def test_make_core_rejects_unknown_names_and_options():
     build("s5", scan="parallel").init(jax.random.key(0))
   with pytest.raises(ValueError, match="multiple"):
     build("s5", state_size=6, blocks=2).init(jax.random.key(0))
+
+
+@pytest.mark.parametrize("name", ["gru", "mlp", "s5"])
+def test_cores_reject_misshaped_inputs(name):
+  kind, kwargs = _kind_kwargs(name)
+
+  def unroll(x, r):
+    core = cores.make_core(kind, width=_H, **kwargs)
+    return core.unroll(x, r, core.initial_state(_B))
+
+  def step(x, r):
+    core = cores.make_core(kind, width=_H, **kwargs)
+    return core.step(x, r, core.initial_state(_B))
+
+  x = _data(7)
+  with pytest.raises(ValueError, match=r"x \[T, B, D\], resets \[T, B\]"):
+    hk.transform(unroll).init(jax.random.key(0), x, jnp.zeros((_T, _B + 1)))
+  with pytest.raises(ValueError, match=r"x \[B, D\], reset \[B\]"):
+    hk.transform(step).init(jax.random.key(0), x[0], jnp.zeros((_T,)))
