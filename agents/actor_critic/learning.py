@@ -1,0 +1,233 @@
+"""Learner and meta-learner steps of the actor-critic agent.
+
+The learner's update is :func:`bootstrap_meta.inner_step` on the A2C (or
+PPO) loss with a clipped Adam built by :func:`bootstrap_meta.hyper_optimizer`,
+its hyperparameters read from the meta-parameters (or from ``g_ω(sg(c))``
+of a context of per-update statistics, Luketina et al. 2022, Table 5). The
+meta-step is :func:`bootstrap_meta.mg_loss` (outer policy-gradient loss after
+K steps) or :func:`bootstrap_meta.bmg_loss` (KL (+ value) matching to a
+target bootstrapped by ``L - 1`` meta-learned steps and one outer step). The
+recurrent policies are compared by replaying each trajectory's observations
+from its stored initial core state with both parameter sets.
+
+References:
+  Xu et al, `Meta-Gradient Reinforcement Learning
+  <https://arxiv.org/abs/1805.09801>`_, 2018.
+  Flennerhag et al, `Bootstrapped Meta-Learning
+  <https://arxiv.org/abs/2109.04504>`_, 2022.
+  Luketina et al, `Meta-Gradients in Non-Stationary Environments
+  <https://proceedings.mlr.press/v199/luketina22a.html>`_, 2022.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import bootstrap_meta as bm
+from agents.actor_critic import losses
+from agents.actor_critic.acting import Trajectory
+from agents.actor_critic.config import ActorCriticConfig
+from agents.actor_critic.networks import Networks
+from agents.actor_critic.types import Array, MetaParams, Params, PRNGKey
+
+__all__ = [
+    "LearnerState", "MetaState", "NUM_STATS", "clipped_adam",
+    "init_meta_params", "make_hyperparams_fn", "make_meta_loss",
+    "make_step_fn", "meta_param_specs", "meta_update", "trajectory_stats",
+]
+
+NUM_STATS = 6  # Reward, value and TD-error mean and std (Luketina, Table 5).
+
+
+class LearnerState(NamedTuple):
+  """The learner's carry through inner steps.
+
+  Attributes:
+    params: network parameters ``x``.
+    opt_state: inner optimiser state ``s``.
+    context: the context tracker (a ``bootstrap_meta.ContextState``), or
+      ``None`` without context.
+  """
+
+  params: Params
+  opt_state: optax.OptState
+  context: Any
+
+
+class MetaState(NamedTuple):
+  """Meta-parameters (raw ``w`` or context MLPs ``ω``) and their optimiser."""
+
+  params: MetaParams
+  opt_state: optax.OptState
+
+
+def clipped_adam(learning_rate, *, max_norm: float, eps_root: float = 0.0):
+  """Global-norm clipping then Adam (the inner update rule)."""
+  return optax.chain(optax.clip_by_global_norm(max_norm),
+                     optax.adam(learning_rate, eps_root=eps_root))
+
+
+def meta_param_specs(config: ActorCriticConfig) -> dict[str, bm.MetaParam]:
+  """Bijections and initial values of the learned hyperparameters."""
+  make = {
+      "entropy_weight": lambda v: bm.unit_interval(v),
+      "discount": lambda v: bm.interval(v, low=0.9, high=1.0),
+      "lambda_": lambda v: bm.unit_interval(v),
+      "learning_rate": lambda v: bm.positive(v),
+      "value_weight": lambda v: bm.positive(v),
+  }
+  return {n: make[n](getattr(config, n)) for n in config.learned}
+
+
+def init_meta_params(key: PRNGKey, config: ActorCriticConfig) -> MetaParams:
+  """Raw ``w`` (a dict), or one context MLP ``ω`` per learned name."""
+  raw = bm.init_meta_params(meta_param_specs(config))
+  if not config.context:
+    return raw
+  keys = jax.random.split(key, max(len(raw), 1))
+  hidden = (config.context_hidden,) * 2
+  return {
+      name: bm.mlp_init(k, in_dim=config.context_history * NUM_STATS,
+                        hidden=hidden, init_output=raw[name])
+      for k, name in zip(keys, sorted(raw), strict=False)
+  }
+
+
+def make_hyperparams_fn(config: ActorCriticConfig) -> Callable:
+  """``hyperparams(meta_params, features) -> dict`` of all five values.
+
+  Learned values are ``bijection(w)`` or ``bijection(g_ω(features))``; the
+  others are the config's fixed values.
+  """
+  specs = meta_param_specs(config)
+  fixed = {n: getattr(config, n) for n in
+           ("entropy_weight", "discount", "lambda_", "learning_rate",
+            "value_weight") if n not in specs}
+
+  def hyperparams(meta_params, features=None):
+    if config.context:
+      raw = {n: bm.mlp_apply(meta_params[n], features)[0] for n in specs}
+    else:
+      raw = meta_params
+    return {**fixed, **bm.constrain(raw, specs)}
+
+  return hyperparams
+
+
+def trajectory_stats(traj: Trajectory, *, discount: float) -> Array:
+  """``[6]``: reward, value and TD-error mean and std of a rollout."""
+  values = traj.values.astype(jnp.float32)
+  rewards = traj.rewards.astype(jnp.float32)
+  not_done = 1.0 - traj.dones.astype(jnp.float32)
+  td = rewards + discount * not_done * values[1:] - values[:-1]
+  stats = [rewards.mean(), rewards.std(), values[:-1].mean(),
+           values[:-1].std(), td.mean(), td.std()]
+  return jax.lax.stop_gradient(jnp.stack(stats))
+
+
+def _inner_loss_fn(config: ActorCriticConfig, networks: Networks,
+                   continuous: bool):
+  if config.loss == "ppo":
+    loss = losses.make_ppo_loss(networks.unroll, clip=config.ppo_clip,
+                                continuous=continuous)
+  else:
+    loss = losses.make_a2c_loss(networks.unroll, continuous=continuous)
+  return lambda params, hp, traj: loss(params, hp, traj)[0]
+
+
+def make_step_fn(config: ActorCriticConfig, networks: Networks, *,
+                 continuous: bool = False) -> Callable:
+  """The learner update ``step(carry, meta_params, traj) -> carry``.
+
+  With a context, the rollout's statistics enter the tracker first
+  (stop-gradiented), so ``w_i = g_ω(sg(c_i))`` can change between steps.
+  """
+  hyperparams_fn = make_hyperparams_fn(config)
+  fixed = {"max_norm": config.max_grad_norm}
+  learned_lr = "learning_rate" in config.learned
+  if not learned_lr:
+    fixed["learning_rate"] = config.learning_rate
+  optimizer = bm.hyper_optimizer(
+      clipped_adam, learned=("learning_rate",) if learned_lr else (),
+      fixed=fixed)
+  loss_fn = _inner_loss_fn(config, networks, continuous)
+
+  def step(carry: LearnerState, meta_params, traj: Trajectory):
+    context, features = carry.context, None
+    if config.context:
+      context = bm.context_update(
+          context, trajectory_stats(traj, discount=config.outer_discount))
+      features = bm.context_features(context)
+    hp = hyperparams_fn(meta_params, features)
+    new = bm.inner_step(bm.LearnerState(carry.params, carry.opt_state), hp,
+                        traj, optimizer=optimizer, loss_fn=loss_fn)
+    return LearnerState(new.params, new.opt_state, context)
+
+  return step
+
+
+def _split(trajs: Trajectory, k: int) -> tuple[Trajectory, Trajectory]:
+  head = jax.tree.map(lambda x: x[:k], trajs)
+  return head, jax.tree.map(lambda x: x[k:], trajs)
+
+
+def make_meta_loss(config: ActorCriticConfig, networks: Networks, *,
+                   continuous: bool = False) -> Callable:
+  """``meta_loss(w, carry, trajs, last) -> (loss, (carry_K, carry_next))``.
+
+  ``trajs`` stacks the ``K`` (MG) or ``K + L - 1`` (BMG) rollouts of the
+  inner and target steps; ``last`` is the outer (MG) or final target (BMG)
+  rollout. ``carry_next`` is where the learner continues: ``x⁽ᴷ⁾`` for MG,
+  ``x⁽ᴷ⁺ᴸ⁻¹⁾`` or ``x⁽ᴷ⁾`` for BMG per ``config.continue_from``.
+  """
+  step_fn = make_step_fn(config, networks, continuous=continuous)
+  outer_fn = losses.make_outer_loss(
+      networks.unroll, discount=config.outer_discount,
+      lambda_=config.outer_lambda,
+      entropy_weight=config.outer_entropy_weight, continuous=continuous)
+
+  def mg(w, carry, trajs, last):
+    loss, carry_k = bm.mg_loss(w, carry, trajs, last, step_fn=step_fn,
+                               outer_fn=outer_fn)
+    carry_k = jax.lax.stop_gradient(carry_k)
+    return loss, (carry_k, carry_k)
+
+  def replay(params, traj):
+    out, values = losses.replay(networks.unroll, params, traj)
+    return out[:-1], values[:-1]
+
+  matching = bm.policy_kl_plus_value(replay,
+                                     value_weight=config.kl_value_weight)
+
+  def bmg(w, carry, trajs, last):
+    inner, target = _split(trajs, config.K)
+    loss, aux = bm.bmg_loss(
+        w, carry, inner, target, last, step_fn=step_fn, outer_fn=outer_fn,
+        matching_fn=matching, step_size=config.target_step_size)
+    carry_k = jax.lax.stop_gradient(aux.carry_k)
+    after = aux.target.carry if config.continue_from == "K+L-1" else carry_k
+    return loss, (carry_k, after)
+
+  return mg if config.method == "mg" else bmg
+
+
+def meta_update(meta: MetaState, carry: LearnerState, trajs: Trajectory,
+                last: Trajectory, *, meta_loss: Callable,
+                meta_optimizer: optax.GradientTransformation):
+  """One meta-step: gradient of ``meta_loss`` then the meta-optimiser.
+
+  Returns:
+    ``(meta_state, carry_next, metrics)``.
+  """
+  grad_fn = jax.value_and_grad(meta_loss, has_aux=True)
+  (loss, (_, after)), grads = grad_fn(meta.params, carry, trajs, last)
+  updates, opt_state = meta_optimizer.update(grads, meta.opt_state,
+                                             meta.params)
+  params = optax.apply_updates(meta.params, updates)
+  metrics = {"meta_loss": loss, "meta_grad_norm": optax.global_norm(grads)}
+  return MetaState(params, opt_state), after, metrics
