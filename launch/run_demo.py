@@ -62,6 +62,9 @@ L_STEPS = flags.DEFINE_integer("L", 2, "BMG target bootstrap length.")
 TARGET_LEARNING_RATE = flags.DEFINE_float(
     "target_learning_rate", 3e-4,
     "BMG: step size of the RMSProp step that ends the target.")
+MAX_LEARNING_RATE = flags.DEFINE_float(
+    "max_learning_rate", 1e-2,
+    "Ceiling of the learned learning rate (a scaled sigmoid).")
 HINT_WEIGHT = flags.DEFINE_float(
     "hint_weight", 0.9, "Optimistic: weight of the hint difference.")
 SEED = flags.DEFINE_integer("seed", 0, "Random seed (data and init).")
@@ -91,6 +94,7 @@ class DemoConfig:
   K: int = 2
   L: int = 2
   target_learning_rate: float = 3e-4
+  max_learning_rate: float = 1e-2
   hint_weight: float = 0.9
   seed: int = 0
   verbose: bool = True
@@ -111,6 +115,9 @@ class DemoConfig:
     for name in ("learning_rate", "weight_decay", "target_learning_rate"):
       if not getattr(self, name) > 0:
         raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
+    if not self.max_learning_rate > self.learning_rate:
+      raise ValueError(f"max_learning_rate ({self.max_learning_rate}) must "
+                       f"exceed learning_rate ({self.learning_rate}).")
     if not 0 < self.b1 < 1:
       raise ValueError(f"b1 must lie in (0, 1), got {self.b1}.")
     if self.meta_learning_rate < 0 or self.hint_weight < 0:
@@ -127,6 +134,7 @@ def build_config() -> DemoConfig:
       weight_decay=WEIGHT_DECAY.value,
       meta_learning_rate=META_LEARNING_RATE.value, K=K_STEPS.value,
       L=L_STEPS.value, target_learning_rate=TARGET_LEARNING_RATE.value,
+      max_learning_rate=MAX_LEARNING_RATE.value,
       hint_weight=HINT_WEIGHT.value, seed=SEED.value)
 
 
@@ -198,7 +206,10 @@ def make_method(config: DemoConfig) -> bm.MG | bm.BMG | bm.Optimistic:
 def make_optimizers(config: DemoConfig):
   """``(meta_learned_tx, fixed_tx)``: same factory, same initial values."""
   factory, values = _factory_and_values(config)
-  specs = {"learning_rate": bm.positive(values["learning_rate"])}
+  # The learning rate lives in (0, max_learning_rate) through a scaled
+  # sigmoid: a soft ceiling against run-away meta-steps.
+  specs = {"learning_rate": bm.interval(
+      values["learning_rate"], low=0.0, high=config.max_learning_rate)}
   if config.second == "b1":
     specs["b1"] = bm.unit_interval(config.b1)
   else:

@@ -24,7 +24,8 @@ def test_bmg_learns_and_moves_hyperparameters():
   # Training reduced the held-out loss well below its starting value.
   assert m["meta/test_loss"] < 0.7 * m["initial/test_loss"], m
   assert m["fixed/test_loss"] < 0.7 * m["initial/test_loss"], m
-  # 60 meta-steps of Adam(3e-3) on log-lr move it by up to ~0.18.
+  # 60 meta-steps of Adam(3e-3) move the raw (logit) learning rate by up to
+  # ~0.18, hence log-lr by up to 0.18 (1 - lr / max_lr) < 0.2.
   moved = abs(math.log(m["meta/learning_rate"] / config.learning_rate))
   assert 1e-2 < moved < 0.2, m
   assert 0.0 < m["meta/b1"] < 1.0 and m["meta/b1"] != config.b1
@@ -53,6 +54,7 @@ def test_zero_meta_learning_rate_reproduces_fixed_adamw():
     (dict(steps=100, log_every=30), "must divide"),
     (dict(learning_rate=0.0), "learning_rate must be > 0"),
     (dict(b1=1.0), "b1 must lie in"),
+    (dict(max_learning_rate=1e-4), "must exceed learning_rate"),
 ])
 def test_invalid_config_raises_before_compute(bad, match):
   with pytest.raises(ValueError, match=match):
