@@ -1,0 +1,196 @@
+"""The whole training run as one jittable function of a key.
+
+``make_train(config)`` returns ``train(key) -> (final_state, metrics)``, so
+``jax.vmap(train)`` runs seeds in parallel. One iteration first *collects*:
+it rolls out and applies the learner's update with ``sg(w)`` once per inner
+(and BMG target) step, each on a fresh rollout, plus one outer / final target
+rollout. It then computes the meta-gradient on those fixed rollouts (the
+differentiable steps are recomputed; environment data is a constant w.r.t.
+``w``) and continues from the point the method prescribes.
+
+References:
+  Flennerhag et al, `Bootstrapped Meta-Learning
+  <https://arxiv.org/abs/2109.04504>`_, 2022.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import bootstrap_meta as bm
+import tasks
+from agents.actor_critic import acting, learning
+from agents.actor_critic.acting import ActorState, Trajectory
+from agents.actor_critic.config import ActorCriticConfig
+from agents.actor_critic.learning import LearnerState, MetaState
+from agents.actor_critic.networks import Networks, make_networks
+from agents.actor_critic.types import Metrics, PRNGKey
+from tasks.wrappers import AutoReset, PrevActionObs
+
+__all__ = ["Agent", "TrainState", "collect", "init_state", "iteration",
+           "make_agent", "make_train", "trajectory_metrics"]
+
+_META_ADAM_EPS = 1e-4  # Meta-Adam epsilon of the papers (Luketina, Tab. 3-4).
+
+
+class Agent(NamedTuple):
+  """The static pieces of a run: config, networks, env and pure functions."""
+
+  config: ActorCriticConfig
+  networks: Networks
+  env: Any
+  env_params: Any
+  rollout: Callable  # (params, actor) -> (actor, Trajectory)
+  step: Callable  # (LearnerState, meta_params, Trajectory) -> LearnerState
+  meta_loss: Callable | None
+  meta_optimizer: optax.GradientTransformation
+  inner_init: Callable  # params -> inner optimiser state
+
+
+class TrainState(NamedTuple):
+  """Carry of the training loop.
+
+  Attributes:
+    learner: network parameters, optimiser state, context.
+    meta: meta-parameters and meta-optimiser state.
+    actor: environments, core state and key of acting.
+  """
+
+  learner: LearnerState
+  meta: MetaState
+  actor: ActorState
+
+
+def make_agent(config: ActorCriticConfig) -> Agent:
+  """Builds the environment, networks and the learner/meta functions."""
+  env, env_params = tasks.make(config.task)
+  env = PrevActionObs(AutoReset(env))
+  space = env.action_space(env_params)
+  continuous = isinstance(space, tasks.Box)
+  if continuous and config.method == "bmg":
+    raise ValueError("BMG's KL matching supports Discrete actions only; "
+                     "valid methods for continuous actions: ('none', 'mg').")
+  num_actions = math.prod(space.shape) if continuous else space.n
+  core_kwargs = {"num_layers": config.num_layers} if config.core == "s5" else {}
+  networks = make_networks(core=config.core, width=config.width,
+                           num_actions=num_actions, continuous=continuous,
+                           core_kwargs=core_kwargs)
+  rollout = functools.partial(
+      acting.rollout, env=env, env_params=env_params, step_fn=networks.step,
+      length=config.unroll_length, continuous=continuous)
+  meta_loss = None
+  if config.method != "none":
+    meta_loss = learning.make_meta_loss(config, networks,
+                                        continuous=continuous)
+  step = learning.make_step_fn(config, networks, continuous=continuous)
+  inner = learning.clipped_adam(config.learning_rate,
+                                max_norm=config.max_grad_norm)
+  meta_opt = optax.adam(config.meta_learning_rate, eps=_META_ADAM_EPS)
+  return Agent(config, networks, env, env_params, rollout, step, meta_loss,
+               meta_opt, inner.init)
+
+
+def init_state(key: PRNGKey, agent: Agent) -> TrainState:
+  """Initial network, optimiser, context, meta and actor states."""
+  config = agent.config
+  net_key, meta_key, actor_key = jax.random.split(key, 3)
+  b = config.num_envs
+  actor = acting.init_actor(
+      actor_key, env=agent.env, env_params=agent.env_params, num_envs=b,
+      initial_state=agent.networks.initial_state(b))
+  params = agent.networks.init(net_key, actor.obs[None],
+                               jnp.ones((1, b), bool))
+  context = None
+  if config.context:
+    context = bm.context_init(history=config.context_history,
+                              num_stats=learning.NUM_STATS)
+  meta_params = learning.init_meta_params(meta_key, config)
+  return TrainState(
+      LearnerState(params, agent.inner_init(params), context),
+      MetaState(meta_params, agent.meta_optimizer.init(meta_params)), actor)
+
+
+def collect(agent: Agent, learner: LearnerState, actor: ActorState,
+            meta_params, num_steps: int):
+  """``num_steps`` × (rollout, learner update with ``sg(w)``), then one more
+  rollout.
+
+  Returns:
+    ``(learner, actor, trajs [num_steps, ...], last)``.
+  """
+  frozen = jax.lax.stop_gradient(meta_params)
+
+  def body(carry, _):
+    learner, actor = carry
+    actor, traj = agent.rollout(learner.params, actor)
+    return (agent.step(learner, frozen, traj), actor), traj
+
+  (learner, actor), trajs = jax.lax.scan(body, (learner, actor), None,
+                                         length=num_steps)
+  actor, last = agent.rollout(learner.params, actor)
+  return learner, actor, trajs, last
+
+
+def trajectory_metrics(trajs: Trajectory) -> Metrics:
+  """Episode return mean (over episodes ending in ``trajs``) and counts."""
+  episodes = jnp.sum(trajs.dones)
+  total = jnp.sum(trajs.episode_returns)
+  return {"episode_return": total / jnp.maximum(episodes, 1),
+          "episodes": episodes.astype(jnp.float32),
+          "reward_mean": jnp.mean(trajs.rewards)}
+
+
+def iteration(agent: Agent, state: TrainState) -> tuple[TrainState, Metrics]:
+  """One (meta-)iteration of training."""
+  config = agent.config
+  if config.method == "none":
+    actor, traj = agent.rollout(state.learner.params, state.actor)
+    learner = agent.step(state.learner, state.meta.params, traj)
+    return TrainState(learner, state.meta, actor), trajectory_metrics(traj)
+  n = config.K if config.method == "mg" else config.K + config.L - 1
+  _, actor, trajs, last = collect(agent, state.learner, state.actor,
+                                  state.meta.params, n)
+  meta, learner, metrics = learning.meta_update(
+      state.meta, state.learner, trajs, last, meta_loss=agent.meta_loss,
+      meta_optimizer=agent.meta_optimizer)
+  everything = jax.tree.map(lambda a, b: jnp.concatenate([a, b[None]]),
+                            trajs, last)
+  metrics = {**metrics, **trajectory_metrics(everything),
+             **_hyperparam_metrics(agent, meta, learner)}
+  return TrainState(learner, meta, actor), metrics
+
+
+def _hyperparam_metrics(agent: Agent, meta: MetaState,
+                        learner: LearnerState) -> Metrics:
+  """Current values of the learned hyperparameters, ``hp/<name>``."""
+  features = None
+  if agent.config.context:
+    features = bm.context_features(learner.context)
+  hp = learning.make_hyperparams_fn(agent.config)(meta.params, features)
+  return {f"hp/{n}": jnp.asarray(hp[n]) for n in agent.config.learned}
+
+
+def make_train(config: ActorCriticConfig) -> Callable:
+  """``train(key) -> (final_state, metrics)``; metrics are ``[num_updates]``.
+
+  Args:
+    config: the run's configuration.
+
+  Returns:
+    A pure function of a key; jit it, or vmap it over keys for seeds.
+  """
+  agent = make_agent(config)
+
+  def train(key: PRNGKey):
+    state = init_state(key, agent)
+    body = lambda s, _: iteration(agent, s)  # noqa: E731
+    return jax.lax.scan(body, state, None, length=config.num_updates)
+
+  return train
