@@ -9,6 +9,7 @@ action, reward and trial-done flag.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -29,36 +30,47 @@ _N_STATES = 512
 _ATOL = 1e-5
 
 
-def _uniform(key, n, low, high):
-  return jax.random.uniform(key, (n,), jnp.float32, low, high)
+_RNG = np.random.default_rng(0)  # test inputs drawn in numpy: no compiles
 
 
-def _cartpole_states(key, n):
-  k = jax.random.split(key, 6)
-  x = _uniform(k[0], n, -2.6, 2.6)  # some outside ±2.4: terminal states
-  x_dot = _uniform(k[1], n, -3.0, 3.0)
-  theta = _uniform(k[2], n, -0.25, 0.25)  # some outside ±12°
-  theta_dot = _uniform(k[3], n, -3.0, 3.0)
-  time = jax.random.randint(k[4], (n,), 0, 501)
-  action = jax.random.randint(k[5], (n,), 0, 2)
-  return (x, x_dot, theta, theta_dot, time), action
+def _uniform(n, low, high):
+  return jnp.asarray(_RNG.uniform(low, high, n), jnp.float32)
+
+
+def _step_both(env, params, genv, gparams, state, gstate, action):
+  """Our ``step`` and gymnax's ``step_env`` + ``is_truncated``, batched."""
+
+  @jax.jit
+  def run(state, gstate, action):
+    key = jax.random.key(1)
+    ours = jax.vmap(env.step, in_axes=(None, 0, 0, None))(
+        key, state, action, params)
+    g_obs, g_state, g_rew, g_term, _ = jax.vmap(
+        genv.step_env, in_axes=(None, 0, 0, None))(
+            key, gstate, action, gparams)
+    g_trunc = jax.vmap(genv.is_truncated, in_axes=(0, None))(
+        g_state, gparams)
+    return ours, (g_obs, g_rew, g_term, g_trunc)
+
+  (obs, _, reward, term, trunc, _), theirs = run(state, gstate, action)
+  return (obs, reward, term, trunc), theirs
 
 
 def test_cartpole_step_matches_gymnax():
   env, params = tasks.make("CartPole")
   genv = gx_cartpole.CartPole()
-  gparams = genv.default_params
-  (x, xd, th, thd, t), action = _cartpole_states(jax.random.key(0), _N_STATES)
-  ours = jax.vmap(env.step, in_axes=(None, 0, 0, None))(
-      jax.random.key(1), tasks.control.CartPoleState(x, xd, th, thd, t),
-      action, params)
-  gstate = gx_cartpole.EnvState(
-      x=x, x_dot=xd, theta=th, theta_dot=thd, time=t)
-  g_obs, g_state, g_rew, g_term, _ = jax.vmap(
-      genv.step_env, in_axes=(None, 0, 0, None))(
-          jax.random.key(1), gstate, action, gparams)
-  g_trunc = jax.vmap(genv.is_truncated, in_axes=(0, None))(g_state, gparams)
-  obs, _, reward, term, trunc, _ = ours
+  x = _uniform(_N_STATES, -2.6, 2.6)  # some outside ±2.4: terminal states
+  xd = _uniform(_N_STATES, -3.0, 3.0)
+  th = _uniform(_N_STATES, -0.25, 0.25)  # some outside ±12°
+  thd = _uniform(_N_STATES, -3.0, 3.0)
+  t = jnp.asarray(_RNG.integers(0, 501, _N_STATES), jnp.int32)
+  action = jnp.asarray(_RNG.integers(0, 2, _N_STATES), jnp.int32)
+  ours, theirs = _step_both(
+      env, params, genv, genv.default_params,
+      tasks.control.CartPoleState(x, xd, th, thd, t),
+      gx_cartpole.EnvState(x=x, x_dot=xd, theta=th, theta_dot=thd, time=t),
+      action)
+  (obs, reward, term, trunc), (g_obs, g_rew, g_term, g_trunc) = ours, theirs
   np.testing.assert_allclose(obs, g_obs, atol=_ATOL, rtol=0)
   np.testing.assert_allclose(reward, g_rew, atol=_ATOL, rtol=0)
   np.testing.assert_array_equal(term, g_term)
@@ -71,24 +83,17 @@ def test_cartpole_step_matches_gymnax():
 def test_pendulum_step_matches_gymnax():
   env, params = tasks.make("Pendulum")
   genv = gx_pendulum.Pendulum()
-  gparams = genv.default_params
-  k = jax.random.split(jax.random.key(2), 4)
-  theta = _uniform(k[0], _N_STATES, -7.0, 7.0)
-  theta_dot = _uniform(k[1], _N_STATES, -8.0, 8.0)
-  torque = _uniform(k[2], _N_STATES, -3.0, 3.0)[:, None]  # some clipped
-  time = jax.random.randint(k[3], (_N_STATES,), 0, 201)
-  obs, _, reward, term, trunc, _ = jax.vmap(
-      env.step, in_axes=(None, 0, 0, None))(
-          jax.random.key(3), tasks.control.PendulumState(theta, theta_dot,
-                                                          time),
-          torque, params)
-  gstate = gx_pendulum.EnvState(
-      theta=theta, theta_dot=theta_dot, last_u=jnp.zeros_like(theta),
-      time=time)
-  g_obs, g_state, g_rew, g_term, _ = jax.vmap(
-      genv.step_env, in_axes=(None, 0, 0, None))(
-          jax.random.key(3), gstate, torque, gparams)
-  g_trunc = jax.vmap(genv.is_truncated, in_axes=(0, None))(g_state, gparams)
+  theta = _uniform(_N_STATES, -7.0, 7.0)
+  theta_dot = _uniform(_N_STATES, -8.0, 8.0)
+  torque = _uniform(_N_STATES, -3.0, 3.0)[:, None]  # some clipped
+  time = jnp.asarray(_RNG.integers(0, 201, _N_STATES), jnp.int32)
+  ours, theirs = _step_both(
+      env, params, genv, genv.default_params,
+      tasks.control.PendulumState(theta, theta_dot, time),
+      gx_pendulum.EnvState(theta=theta, theta_dot=theta_dot,
+                           last_u=jnp.zeros_like(theta), time=time),
+      torque)
+  (obs, reward, term, trunc), (g_obs, g_rew, g_term, g_trunc) = ours, theirs
   np.testing.assert_allclose(obs, g_obs, atol=_ATOL, rtol=0)
   np.testing.assert_allclose(reward, g_rew, atol=1e-4, rtol=1e-6)
   np.testing.assert_array_equal(term, g_term)
@@ -104,10 +109,6 @@ def test_reset_and_trajectory_match_gymnax(name, gx_env):
   env, params = tasks.make(name)
   gparams = gx_env.default_params
   keys = jax.random.split(jax.random.key(4), 8)
-  obs, state = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
-  g_obs, g_state = jax.vmap(gx_env.reset_env, in_axes=(0, None))(
-      keys, gparams)
-  np.testing.assert_allclose(obs, g_obs, atol=1e-6)
   space = env.action_space(params)
 
   def body(carry, key):
@@ -119,8 +120,17 @@ def test_reset_and_trajectory_match_gymnax(name, gx_env):
         key, gs, a, gparams)
     return (s, gs), (o, go, r, gr)
 
-  _, (o, go, r, gr) = jax.lax.scan(
-      body, (state, g_state), jax.random.split(jax.random.key(5), 150))
+  @jax.jit
+  def run(keys):
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
+    g_obs, g_state = jax.vmap(gx_env.reset_env, in_axes=(0, None))(
+        keys, gparams)
+    _, outs = jax.lax.scan(
+        body, (state, g_state), jax.random.split(jax.random.key(5), 150))
+    return obs, g_obs, outs
+
+  obs, g_obs, (o, go, r, gr) = run(keys)
+  np.testing.assert_allclose(obs, g_obs, atol=1e-6)
   np.testing.assert_allclose(o, go, atol=1e-4, rtol=1e-4)
   np.testing.assert_allclose(r, gr, atol=1e-4, rtol=1e-4)
 
@@ -153,17 +163,21 @@ def _meta_rollout(env, params, key, num_steps, policy):
   return obs0, state0, outs
 
 
-def _short_meta_cartpole(num_trials=3):
-  env = RandomProjectionMeta(CartPole(max_steps_in_episode=12),
-                             num_trials=num_trials)
-  return env, env.default_params
+# 3 trials of at most 12 steps; one compiled 40-step rollout for two tests.
+_SHORT_META = RandomProjectionMeta(CartPole(max_steps_in_episode=12),
+                                   num_trials=3)
+
+
+@functools.cache
+def _short_meta_run():
+  env, params = _SHORT_META, _SHORT_META.default_params
+  policy = env.action_space(params).sample
+  return jax.jit(lambda k: _meta_rollout(env, params, k, 40, policy))
 
 
 def test_meta_cartpole_projection_fixed_within_and_resampled_across():
-  env, params = _short_meta_cartpole()
-  policy = env.action_space(params).sample
-  run = jax.jit(lambda k: _meta_rollout(env, params, k, 40, policy))
-  obs0, state0, outs = run(jax.random.key(6))
+  env, params = _SHORT_META, _SHORT_META.default_params
+  obs0, state0, outs = _short_meta_run()(jax.random.key(6))
   _, _, _, new, *_ = outs
   # Fixed within the meta-episode (across all trials).
   np.testing.assert_array_equal(
@@ -175,7 +189,7 @@ def test_meta_cartpole_projection_fixed_within_and_resampled_across():
                        new.action_projection.shape))
   assert int(new.trial[-1]) >= 2  # the rollout crossed trial boundaries
   # Resampled across meta-episodes: 64 resets give different projections.
-  states = jax.vmap(env.reset, in_axes=(0, None))(
+  states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(
       jax.random.split(jax.random.key(7), 64), params)[1]
   projs = np.asarray(states.obs_projection).reshape(64, -1)
   assert len({p.tobytes() for p in projs}) == 64
@@ -187,11 +201,9 @@ def test_meta_cartpole_projection_fixed_within_and_resampled_across():
 
 
 def test_meta_cartpole_observation_and_inner_action_bookkeeping():
-  env, params = _short_meta_cartpole()
+  env, params = _SHORT_META, _SHORT_META.default_params
   inner = env.inner
-  policy = env.action_space(params).sample
-  obs0, state0, outs = jax.jit(
-      lambda k: _meta_rollout(env, params, k, 40, policy))(jax.random.key(8))
+  obs0, state0, outs = _short_meta_run()(jax.random.key(8))
   prev, action, obs, new, reward, term, trunc, info = outs
   m_o = state0.obs_projection
   # Reset: projected inner obs, then zeros for action (2), reward, done.
@@ -204,8 +216,8 @@ def test_meta_cartpole_observation_and_inner_action_bookkeeping():
   np.testing.assert_array_equal(obs[:, 15], info["trial_done"])
   # The inner task received the permuted action: redo each step by hand.
   inner_action = state0.action_projection[action]
-  _, stepped, r_hand, t_hand, tr_hand, _ = jax.vmap(
-      inner.step, in_axes=(None, 0, 0, None))(
+  _, stepped, r_hand, t_hand, tr_hand, _ = jax.jit(jax.vmap(
+      inner.step, in_axes=(None, 0, 0, None)))(
           jax.random.key(0), prev.inner, inner_action, params.inner)
   np.testing.assert_allclose(reward, r_hand, atol=0)
   np.testing.assert_array_equal(info["trial_done"], t_hand | tr_hand)
@@ -228,20 +240,29 @@ def test_meta_pendulum_continuous_action_projection():
   env, params = tasks.make("MetaPendulum")
   assert env.action_space(params).shape == (2,)
   assert env.observation_space(params).shape == (12 + 2 + 2,)
-  obs0, state = env.reset(jax.random.key(9), params)
   action = jnp.array([0.7, -0.4])
-  obs, new, reward, *_ = env.step(jax.random.key(10), state, action, params)
-  torque = jnp.clip(2.0 * (state.action_projection @ action), -2.0, 2.0)
-  _, hand, r_hand, *_ = env.inner.step(
-      jax.random.key(0), state.inner, torque, params.inner)
+
+  @jax.jit
+  def run(key):
+    _, state = env.reset(key, params)
+    obs, new, reward, *_ = env.step(jax.random.key(10), state, action, params)
+    torque = jnp.clip(2.0 * (state.action_projection @ action), -2.0, 2.0)
+    _, hand, r_hand, *_ = env.inner.step(
+        jax.random.key(0), state.inner, torque, params.inner)
+    return obs, new, reward, hand, r_hand, state.action_projection
+
+  keys = jax.random.split(jax.random.key(9), 2000)
+  obs, new, reward, hand, r_hand, mas = jax.vmap(run)(keys)
   np.testing.assert_allclose(new.inner.theta_dot, hand.theta_dot, atol=1e-6)
   np.testing.assert_allclose(reward, r_hand, atol=1e-6)
-  np.testing.assert_allclose(obs[12:14], action, atol=0)
-  np.testing.assert_allclose(obs[14], reward, atol=0)
-  assert float(obs[15]) == 0.0
-  # M_a entries ~ N(0, 1/2).
-  mas = jax.vmap(lambda k: env.reset(k, params)[1].action_projection)(
-      jax.random.split(jax.random.key(11), 2000))
+  np.testing.assert_allclose(obs[:, 12:14],
+                             jnp.broadcast_to(action, (2000, 2)), atol=0)
+  np.testing.assert_allclose(obs[:, 14], reward, atol=0)
+  np.testing.assert_array_equal(obs[:, 15], 0.0)
+  # The sample covers clipped and unclipped torques.
+  clipped = np.mean(np.abs(2.0 * np.asarray(mas) @ np.asarray(action)) > 2)
+  assert 0.01 < clipped < 0.5
+  # M_a entries ~ N(0, 1/2), i.i.d. over 2000 meta-episodes.
   np.testing.assert_allclose(np.var(np.asarray(mas)), 0.5, rtol=0.1)
 
 
@@ -250,7 +271,8 @@ def test_meta_fresh_reset_per_trial_and_num_trials_vmap():
                              repeat_initial_state=False, num_trials=2)
   params = env.default_params
   policy = env.action_space(params).sample
-  _, state0, outs = _meta_rollout(env, params, jax.random.key(12), 5, policy)
+  _, state0, outs = jax.jit(
+      lambda k: _meta_rollout(env, params, k, 5, policy))(jax.random.key(12))
   new = outs[3]
   # The trial ends at step 5 (truncation) and restarts from a fresh state.
   assert bool(outs[7]["trial_done"][4]) and int(new.time[4]) == 5
@@ -258,8 +280,8 @@ def test_meta_fresh_reset_per_trial_and_num_trials_vmap():
   assert int(new.inner.time[4]) == 0
   # num_trials is a params leaf: vmap over it.
   stacked = dataclasses.replace(params, num_trials=jnp.array([1, 2]))
-  ends = jax.vmap(
+  ends = jax.jit(jax.vmap(
       lambda p: _meta_rollout(env, p, jax.random.key(13), 12, policy)[2][5],
-      in_axes=(MetaControlParams(inner=None, num_trials=0),))(stacked)
+      in_axes=(MetaControlParams(inner=None, num_trials=0),)))(stacked)
   first = np.argmax(np.asarray(ends), axis=1)
   np.testing.assert_array_equal(first, [4, 9])  # 5 steps per trial

@@ -23,21 +23,29 @@ def test_step_matches_gymnax(num_bits, memory_length):
   params = env.default_params
   genv = gx_memory_chain.MemoryChain(num_bits=num_bits)
   gparams = genv.default_params.replace(memory_length=memory_length)
-  k = jax.random.split(jax.random.key(0), 4)
-  context = jax.random.bernoulli(k[0], 0.5, (_N, num_bits)).astype(jnp.int32)
-  query = jax.random.randint(k[1], (_N,), 0, num_bits)
-  time = jax.random.randint(k[2], (_N,), 0, memory_length + 1)
-  action = jax.random.randint(k[3], (_N,), 0, 2)
-  ours = jax.vmap(env.step, in_axes=(None, 0, 0, None))(
-      jax.random.key(1), MemoryChainState(context, query, time), action,
-      params)
-  gstate = gx_memory_chain.EnvState(
-      context=context, query=query, total_perfect=jnp.zeros_like(time),
-      total_regret=jnp.zeros(_N), time=time)
-  g_obs, g_state, g_rew, g_term, _ = jax.vmap(
-      genv.step_env, in_axes=(None, 0, 0, None))(
-          jax.random.key(1), gstate, action, gparams)
-  g_trunc = jax.vmap(genv.is_truncated, in_axes=(0, None))(g_state, gparams)
+  rng = np.random.default_rng(0)  # inputs drawn in numpy: no compiles
+  context = jnp.asarray(rng.integers(0, 2, (_N, num_bits)), jnp.int32)
+  query = jnp.asarray(rng.integers(0, num_bits, _N), jnp.int32)
+  time = jnp.asarray(rng.integers(0, memory_length + 1, _N), jnp.int32)
+  action = jnp.asarray(rng.integers(0, 2, _N), jnp.int32)
+
+  @jax.jit
+  def run(context, query, time, action):
+    key = jax.random.key(1)
+    ours = jax.vmap(env.step, in_axes=(None, 0, 0, None))(
+        key, MemoryChainState(context, query, time), action, params)
+    gstate = gx_memory_chain.EnvState(
+        context=context, query=query, total_perfect=jnp.zeros_like(time),
+        total_regret=jnp.zeros(_N), time=time)
+    g_obs, g_state, g_rew, g_term, _ = jax.vmap(
+        genv.step_env, in_axes=(None, 0, 0, None))(
+            key, gstate, action, gparams)
+    g_trunc = jax.vmap(genv.is_truncated, in_axes=(0, None))(
+        g_state, gparams)
+    return ours, (g_obs, g_state, g_rew, g_term, g_trunc)
+
+  ours, (g_obs, g_state, g_rew, g_term, g_trunc) = run(
+      context, query, time, action)
   obs, new, reward, term, trunc, _ = ours
   np.testing.assert_allclose(obs, g_obs, atol=1e-5, rtol=0)
   np.testing.assert_allclose(reward, g_rew, atol=1e-5, rtol=0)
@@ -53,8 +61,8 @@ def test_reset_matches_gymnax_for_the_same_key():
   env, params = tasks.make("MemoryChain", num_bits=4)
   genv = gx_memory_chain.MemoryChain(num_bits=4)
   keys = jax.random.split(jax.random.key(2), 64)
-  obs, state = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
-  g_obs, g_state = jax.vmap(genv.reset_env, in_axes=(0, None))(
+  obs, state = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)
+  g_obs, g_state = jax.jit(jax.vmap(genv.reset_env, in_axes=(0, None)))(
       keys, genv.default_params)
   np.testing.assert_allclose(obs, g_obs, atol=1e-6)
   np.testing.assert_array_equal(state.context, g_state.context)
@@ -66,13 +74,14 @@ def test_episode_structure_by_hand(memory_length):
   """The cue is seen at t = 0, the query at step L, the answer is ±1."""
   env = MemoryChain(num_bits=2, memory_length=memory_length)
   params = env.default_params
-  obs, state = env.reset(jax.random.key(3), params)
+  obs, state = jax.jit(env.reset)(jax.random.key(3), params)
   cue = np.asarray(obs[2:])
   np.testing.assert_array_equal(cue, 2 * np.asarray(state.context) - 1)
   step = jax.jit(env.step)
+  key = jax.random.key(4)  # unused by MemoryChain.step
   rewards, dones = [], []
   for t in range(memory_length):
-    obs, state, reward, term, _, _ = step(jax.random.key(t), state, 0, params)
+    obs, state, reward, term, _, _ = step(key, state, 0, params)
     rewards.append(float(reward))
     dones.append(bool(term))
     # Observation of step t+1 is computed at time t (bsuite's ordering).
@@ -80,8 +89,8 @@ def test_episode_structure_by_hand(memory_length):
     if t == memory_length - 1:
       assert float(obs[1]) == float(state.query)
   answer = int(state.context[state.query])
-  _, _, right, term, _, _ = step(jax.random.key(99), state, answer, params)
-  _, _, wrong, _, _, _ = step(jax.random.key(99), state, 1 - answer, params)
+  _, _, right, term, _, _ = step(key, state, answer, params)
+  _, _, wrong, _, _, _ = step(key, state, 1 - answer, params)
   assert rewards == [0.0] * memory_length and not any(dones)
   assert (float(right), float(wrong), bool(term)) == (1.0, -1.0, True)
 
@@ -104,7 +113,8 @@ def test_memory_length_is_a_params_leaf_vmap():
     (_, _, n), _ = jax.lax.scan(body, init, None, length=12)
     return n
 
-  np.testing.assert_array_equal(jax.vmap(episode_length)(params), lengths + 1)
+  np.testing.assert_array_equal(jax.jit(jax.vmap(episode_length))(params),
+                                lengths + 1)
 
 
 def test_invalid_arguments_raise():

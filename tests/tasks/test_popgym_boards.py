@@ -10,6 +10,8 @@ at each test. Deterministic outcomes (a perfect game returns exactly 1) are
 checked exactly.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,35 +32,53 @@ def _assert_means_close(ours, theirs, what):
   assert diff <= _Z * se + 1e-4, (what, ours.mean(), theirs.mean(), se)
 
 
-def _run_ours(env, params, policy, num_episodes, max_steps, seed=0):
-  """Mean-able arrays (return, length, terminated) of ``num_episodes``."""
+@functools.cache
+def _episodes_fn(env, privileged, max_steps):
+  """Jitted ``(keys [N], use_privileged [N], params) -> per-episode stats``.
 
-  def episode(key):
+  One compilation per env serves both policies and every params value.
+  """
+  space = env.action_space(env.default_params)
+
+  def episode(key, use_privileged, params):
     key_reset, key_run = jax.random.split(key)
     obs, state = env.reset(key_reset, params)
 
     def body(carry, key):
-      obs, state, ret, length, done, term_end = carry
+      state, ret, length, done, term_end = carry
       k_act, k_step = jax.random.split(key)
-      action = policy(k_act, state, obs)
-      obs, state, reward, term, trunc, _ = env.step(
+      action = jnp.where(use_privileged, privileged(state),
+                         space.sample(k_act))
+      _, state, reward, term, trunc, _ = env.step(
           k_step, state, action, params)
       live = ~done
       ret = ret + jnp.where(live, reward, 0.0)
       length = length + live.astype(jnp.int32)
       term_end = jnp.where(live, term, term_end)
-      return (obs, state, ret, length, done | term | trunc, term_end), None
+      return (state, ret, length, done | term | trunc, term_end), None
 
-    init = (obs, state, jnp.float32(0), jnp.int32(0), jnp.array(False),
+    init = (state, jnp.float32(0), jnp.int32(0), jnp.array(False),
             jnp.array(False))
-    (_, _, ret, length, done, term_end), _ = jax.lax.scan(
+    (_, ret, length, done, term_end), _ = jax.lax.scan(
         body, init, jax.random.split(key_run, max_steps))
     return ret, length, done, term_end
 
-  keys = jax.random.split(jax.random.key(seed), num_episodes)
-  ret, length, done, term_end = jax.jit(jax.vmap(episode))(keys)
-  assert bool(done.all())  # every episode ended within max_steps
-  return np.asarray(ret), np.asarray(length), np.asarray(term_end)
+  return jax.jit(jax.vmap(episode, in_axes=(0, 0, None)))
+
+
+def _run_ours(env, params, privileged, n_privileged, n_random, max_steps):
+  """``((ret_p, ret_r), (len_p, len_r), (term_p, term_r))`` per policy."""
+  n = n_privileged + n_random
+  keys = jax.random.split(jax.random.key(n), n)
+  flags = jnp.arange(n) < n_privileged
+  run = _episodes_fn(env, privileged, max_steps)
+  out = run(keys, flags, params)
+  # Deterministic under fixed keys (the second call reuses the compilation).
+  jax.tree.map(np.testing.assert_array_equal, out, run(keys, flags, params))
+  ret, length, done, term_end = (np.asarray(x) for x in out)
+  assert done.all()  # every episode ended within max_steps
+  return tuple((x[:n_privileged], x[n_privileged:])
+               for x in (ret, length, term_end))
 
 
 def _run_popgym(env, policy, num_episodes, seed=0):
@@ -79,11 +99,6 @@ def _run_popgym(env, policy, num_episodes, seed=0):
   return np.array(rets), np.array(lengths), np.array(terms)
 
 
-def _random_ours(env, params):
-  space = env.action_space(params)
-  return lambda key, state, obs: space.sample(key)
-
-
 def _random_popgym(env):
   return env.action_space.sample()
 
@@ -99,8 +114,7 @@ _CONTROL = [
 ]
 
 
-def _cartpole_ours(key, s, obs):
-  del key, obs
+def _cartpole_ours(s):
   u = 0.5 * s.x + s.x_dot + 10.0 * s.theta + 2.0 * s.theta_dot
   return (u > 0).astype(jnp.int32)
 
@@ -119,8 +133,7 @@ def _pendulum_torque(theta, theta_dot, xp):
   return xp.clip(u, -2.0, 2.0)
 
 
-def _pendulum_ours(key, s, obs):
-  del key, obs
+def _pendulum_ours(s):
   return _pendulum_torque(s.theta, s.theta_dot, jnp)[None]
 
 
@@ -154,18 +167,30 @@ def test_control_spaces_and_episode_length(ours_name, their_name):
     assert float(params.noise_sigma) == 0.0
 
 
+# One env object per kind serves every level: levels differ only in params.
+_CONTROL_RUN = {
+    "CartPole": (_cartpole_ours, _cartpole_popgym, 600, 300),
+    "Pendulum": (_pendulum_ours, _pendulum_popgym, 200, 100),
+}
+
+
+@functools.cache
+def _shared_env(kind):
+  return tasks.make(f"Stateless{kind}Easy")[0]
+
+
 @pytest.mark.parametrize("kind", ["CartPole", "Pendulum"])
 @pytest.mark.parametrize("level", _LEVELS)
 def test_control_returns_match_popgym(kind, level):
-  """Privileged and random policies; 64 (privileged), 300 / 100 episodes."""
-  env, params = tasks.make(f"Stateless{kind}{level}")
+  """Privileged and random policies; 64 and 300 (CartPole) / 100 episodes."""
+  env_level, params = tasks.make(f"Stateless{kind}{level}")
+  env = _shared_env(kind)
+  assert type(env_level) is type(env)
   ref = getattr(pg, f"PositionOnly{kind}{level}")()
   length = ref.max_episode_length
-  if kind == "CartPole":
-    good, good_ref, n_random = _cartpole_ours, _cartpole_popgym, 300
-  else:
-    good, good_ref, n_random = _pendulum_ours, _pendulum_popgym, 100
-  ret, lens, _ = _run_ours(env, params, good, 64, length)
+  good, good_ref, max_steps, n_random = _CONTROL_RUN[kind]
+  (ret, ret_rand), (lens, lens_rand), _ = _run_ours(
+      env, params, good, 64, n_random, max_steps)
   ret_ref, lens_ref, _ = _run_popgym(ref, good_ref, 64)
   np.testing.assert_array_equal(lens, length)
   np.testing.assert_array_equal(lens_ref, length)
@@ -174,11 +199,9 @@ def test_control_returns_match_popgym(kind, level):
     np.testing.assert_allclose(ret, 1.0, atol=1e-4)
   else:
     assert 0.6 < ret.mean() < 1.0
-  ret, lens, _ = _run_ours(env, params, _random_ours(env, params), n_random,
-                           length, seed=1)
   ret_ref, lens_ref, _ = _run_popgym(ref, _random_popgym, n_random, seed=1)
-  _assert_means_close(ret, ret_ref, "random return")
-  _assert_means_close(lens, lens_ref, "random length")
+  _assert_means_close(ret_rand, ret_ref, "random return")
+  _assert_means_close(lens_rand, lens_ref, "random length")
 
 
 @pytest.mark.parametrize("kind", ["CartPole", "Pendulum"])
@@ -212,8 +235,7 @@ def test_noise_matches_popgym(kind):
 # ---------------------------------------------------------------- minesweeper
 
 
-def _safe_tile_ours(key, s, obs):
-  del key, obs
+def _safe_tile_ours(s):
   return jnp.argmax(~s.mines & ~s.viewed).astype(jnp.int32)
 
 
@@ -230,7 +252,8 @@ def test_minesweeper_matches_popgym(level):
   assert env.observation_space(params).shape == (ref.observation_space.n,)
   assert env.action_space(params).n == int(np.prod(ref.action_space.nvec))
   length = ref.max_episode_length
-  ret, lens, term = _run_ours(env, params, _safe_tile_ours, 16, length)
+  (ret, ret_rand), (lens, lens_rand), (term, term_rand) = _run_ours(
+      env, params, _safe_tile_ours, 16, 1000, length)
   ret_ref, lens_ref, term_ref = _run_popgym(ref, _safe_tile_popgym, 16)
   # Winnable: every safe tile clicked, return 1, terminated (not truncated).
   np.testing.assert_allclose(ret, 1.0, atol=1e-5)
@@ -238,12 +261,10 @@ def test_minesweeper_matches_popgym(level):
   assert term.all() and term_ref.all()
   np.testing.assert_array_equal(lens, length)
   np.testing.assert_array_equal(lens_ref, length)
-  ret, lens, term = _run_ours(env, params, _random_ours(env, params), 1000,
-                              length, seed=2)
   ret_ref, lens_ref, term_ref = _run_popgym(ref, _random_popgym, 1000, seed=2)
-  _assert_means_close(ret, ret_ref, "random return")
-  _assert_means_close(lens, lens_ref, "random length")
-  _assert_means_close(term, term_ref, "random terminated")
+  _assert_means_close(ret_rand, ret_ref, "random return")
+  _assert_means_close(lens_rand, lens_ref, "random length")
+  _assert_means_close(term_rand, term_ref, "random terminated")
 
 
 def test_minesweeper_neighbour_counts_match_popgym():
@@ -279,8 +300,7 @@ def test_minesweeper_one_hot_covers_every_count(level, rows, num_mines):
 # ----------------------------------------------------------------- battleship
 
 
-def _ship_tile_ours(key, s, obs):
-  del key, obs
+def _ship_tile_ours(s):
   return jnp.argmax((s.board & ~s.guesses).reshape(-1)).astype(jnp.int32)
 
 
@@ -296,18 +316,17 @@ def test_battleship_matches_popgym(level):
   assert env.observation_space(params).shape == (ref.observation_space.n,)
   assert env.action_space(params).n == int(np.prod(ref.action_space.nvec))
   length = ref.max_episode_length
-  ret, lens, term = _run_ours(env, params, _ship_tile_ours, 16, length)
+  (ret, ret_rand), (lens, lens_rand), (term, _) = _run_ours(
+      env, params, _ship_tile_ours, 16, 200, length)
   ret_ref, lens_ref, term_ref = _run_popgym(ref, _ship_tile_popgym, 16)
   np.testing.assert_allclose(ret, 1.0, atol=1e-5)
   np.testing.assert_allclose(ret_ref, 1.0, atol=1e-9)
   np.testing.assert_array_equal(lens, 12)
   np.testing.assert_array_equal(lens_ref, 12)
   assert term.all() and term_ref.all()
-  ret, lens, _ = _run_ours(env, params, _random_ours(env, params), 200,
-                           length, seed=4)
   ret_ref, lens_ref, _ = _run_popgym(ref, _random_popgym, 200, seed=4)
-  _assert_means_close(ret, ret_ref, "random return")
-  _assert_means_close(lens, lens_ref, "random length")
+  _assert_means_close(ret_rand, ret_ref, "random return")
+  _assert_means_close(lens_rand, lens_ref, "random length")
 
 
 def test_battleship_ship_placement_distribution_matches_popgym():
