@@ -46,16 +46,31 @@ from absl import app, flags
 
 import bootstrap_meta as bm
 
+# Launchers are imported side by side by the tests; flag names that another
+# launcher also defines (--seed, --steps, --method, ...) must not raise absl's
+# DuplicateFlagError there. Only the launcher run as __main__ parses flags.
+_FLAG_KW = dict(allow_override=True)
+
 PROBLEMS = ("quadratic", "logistic")
 
 PROBLEM_NAMES = flags.DEFINE_list(
-    "problems", list(PROBLEMS), f"Problems, among {PROBLEMS}.")
-MUS = flags.DEFINE_list("mus", ["0.9", "0.97", "0.99"], "Meta decays μ.")
+  "problems", list(PROBLEMS), f"Problems, among {PROBLEMS}.", **_FLAG_KW
+)
+MUS = flags.DEFINE_list(
+  "mus", ["0.9", "0.97", "0.99"], "Meta decays μ.", **_FLAG_KW
+)
 BETA_SCALES = flags.DEFINE_list(
-    "beta_scales", ["0.5", "1"], "Meta step sizes β, in units of 1/β_f.")
+  "beta_scales",
+  ["0.5", "1"],
+  "Meta step sizes β, in units of 1/β_f.",
+  **_FLAG_KW,
+)
 HINT_WEIGHTS = flags.DEFINE_list(
-    "hint_weights", ["1", "mu"],
-    "Hint weights of the optimistic update: numbers, or 'mu' (Nesterov).")
+  "hint_weights",
+  ["1", "mu"],
+  "Hint weights of the optimistic update: numbers, or 'mu' (Nesterov).",
+  **_FLAG_KW,
+)
 
 _DIM = 50
 _QUAD_STEPS, _QUAD_THRESHOLD, _QUAD_SEED = 3000, 1e-8, 1
@@ -94,8 +109,7 @@ class ConvexConfig:
       raise ValueError(f"beta_scales must be > 0, got {self.beta_scales}.")
     for h in self.hint_weights:
       if h != "mu" and not (isinstance(h, float | int) and h >= 0):
-        raise ValueError(f"hint weight {h!r}: expected a number >= 0 or "
-                         "'mu'.")
+        raise ValueError(f"hint weight {h!r}: expected a number >= 0 or 'mu'.")
 
 
 def _parse_hint(text: str) -> float | str:
@@ -105,7 +119,8 @@ def _parse_hint(text: str) -> float | str:
     return float(text)
   except ValueError:
     raise ValueError(
-        f"hint weight {text!r}: expected a number or 'mu'.") from None
+      f"hint weight {text!r}: expected a number or 'mu'."
+    ) from None
 
 
 def _floats(name: str, values: Sequence[str]) -> tuple[float, ...]:
@@ -118,9 +133,11 @@ def _floats(name: str, values: Sequence[str]) -> tuple[float, ...]:
 def build_config() -> ConvexConfig:
   """Reads the flags into a :class:`ConvexConfig` (validated)."""
   return ConvexConfig(
-      problems=tuple(PROBLEM_NAMES.value), mus=_floats("mus", MUS.value),
-      beta_scales=_floats("beta_scales", BETA_SCALES.value),
-      hint_weights=tuple(_parse_hint(h) for h in HINT_WEIGHTS.value))
+    problems=tuple(PROBLEM_NAMES.value),
+    mus=_floats("mus", MUS.value),
+    beta_scales=_floats("beta_scales", BETA_SCALES.value),
+    hint_weights=tuple(_parse_hint(h) for h in HINT_WEIGHTS.value),
+  )
 
 
 class Problem(NamedTuple):
@@ -151,8 +168,15 @@ def quadratic_problem() -> Problem:
   q, _ = np.linalg.qr(rng.normal(size=(_DIM, _DIM)))
   a = q @ np.diag(np.logspace(-3, 0, _DIM)) @ q.T
   x0 = rng.normal(size=_DIM)
-  return Problem("quadratic", lambda x: 0.5 * x @ (jnp.asarray(a) @ x), x0,
-                 0.0, 1.0, _QUAD_STEPS, _QUAD_THRESHOLD)
+  return Problem(
+    "quadratic",
+    lambda x: 0.5 * x @ (jnp.asarray(a) @ x),
+    x0,
+    0.0,
+    1.0,
+    _QUAD_STEPS,
+    _QUAD_THRESHOLD,
+  )
 
 
 def _logistic_fstar(f, smoothness: float) -> float:
@@ -183,13 +207,20 @@ def logistic_problem() -> Problem:
 
   def f(x):
     z = feats @ x
-    return (jnp.mean(jnp.logaddexp(0.0, z) - ys * z)
-            + 0.5 * _LOGREG_L2 * x @ x)
+    return jnp.mean(jnp.logaddexp(0.0, z) - ys * z) + 0.5 * _LOGREG_L2 * x @ x
 
-  smoothness = float(np.linalg.eigvalsh(x_feat.T @ x_feat / _LOGREG_N).max()
-                     / 4 + _LOGREG_L2)
-  return Problem("logistic", f, np.zeros(_DIM), _logistic_fstar(f, smoothness),
-                 smoothness, _LOGREG_STEPS, _LOGREG_THRESHOLD)
+  smoothness = float(
+    np.linalg.eigvalsh(x_feat.T @ x_feat / _LOGREG_N).max() / 4 + _LOGREG_L2
+  )
+  return Problem(
+    "logistic",
+    f,
+    np.zeros(_DIM),
+    _logistic_fstar(f, smoothness),
+    smoothness,
+    _LOGREG_STEPS,
+    _LOGREG_THRESHOLD,
+  )
 
 
 def make_problem(name: str) -> Problem:
@@ -230,16 +261,20 @@ def momentum_meta_tx(*, beta: jax.Array, mu: jax.Array, hint_weight=None):
   if hint_weight is not None:
     method = bm.Optimistic(method, hint_weight=hint_weight)
   # w - β (g + (1 - μ)/β w) = μ w - β g.
-  meta_optimizer = optax.chain(optax.add_decayed_weights((1 - mu) / beta),
-                               optax.scale(-beta))
+  meta_optimizer = optax.chain(
+    optax.add_decayed_weights((1 - mu) / beta), optax.scale(-beta)
+  )
   return bm.meta_learned(
-      update_vector_optimizer,
-      learned={"update": bm.unconstrained(np.zeros(_DIM))},
-      method=method, meta_optimizer=meta_optimizer)
+    update_vector_optimizer,
+    learned={"update": bm.unconstrained(np.zeros(_DIM))},
+    method=method,
+    meta_optimizer=meta_optimizer,
+  )
 
 
-def learning_curve(problem: Problem, beta: jax.Array, mu: jax.Array, *,
-                   hint_weight=None) -> jax.Array:
+def learning_curve(
+  problem: Problem, beta: jax.Array, mu: jax.Array, *, hint_weight=None
+) -> jax.Array:
   """Suboptimality ``f(x_t) − f*`` after each of ``problem.steps`` steps.
 
   The user's loop: ``grads``, ``tx.update(..., value_fn=f)``,
@@ -275,28 +310,39 @@ def first_below(curve: np.ndarray, threshold: float) -> int | None:
   return int(below[0]) if below.size else None
 
 
-def sweep(problem: Problem, *, betas: Sequence[float], mus: Sequence[float],
-          hint_weight=None) -> dict[tuple[float, float], int | None]:
+def sweep(
+  problem: Problem,
+  *,
+  betas: Sequence[float],
+  mus: Sequence[float],
+  hint_weight=None,
+) -> dict[tuple[float, float], int | None]:
   """Iterations to threshold for every ``(β, μ)`` (one compile, vmapped)."""
   grid = [(b, m) for b in betas for m in mus]
   b_arr = jnp.asarray([g[0] for g in grid])
   m_arr = jnp.asarray([g[1] for g in grid])
-  fn = jax.jit(jax.vmap(
-      lambda b, m: learning_curve(problem, b, m, hint_weight=hint_weight)))
+  fn = jax.jit(
+    jax.vmap(
+      lambda b, m: learning_curve(problem, b, m, hint_weight=hint_weight)
+    )
+  )
   curves = np.asarray(fn(b_arr, m_arr))
-  return {g: first_below(c, problem.threshold)
-          for g, c in zip(grid, curves, strict=True)}
+  return {
+    g: first_below(c, problem.threshold)
+    for g, c in zip(grid, curves, strict=True)
+  }
 
 
-def _speedup(plain: int | None, optimistic: int | None,
-             budget: int) -> float:
+def _speedup(plain: int | None, optimistic: int | None, budget: int) -> float:
   """``plain ÷ optimistic`` iterations (a miss counts as the budget)."""
   return (budget if plain is None else plain) / max(
-      budget if optimistic is None else optimistic, 1)
+    budget if optimistic is None else optimistic, 1
+  )
 
 
-def passes(plain: int | None, optimistic: int | None, *, mu: float,
-           budget: int) -> bool:
+def passes(
+  plain: int | None, optimistic: int | None, *, mu: float, budget: int
+) -> bool:
   """The V2 criterion at one ``(β, μ)``.
 
   Optimistic is at most 5% slower than plain, and for ``μ ≥ 0.97`` at least
@@ -323,22 +369,34 @@ def problem_table(problem: Problem, config: ConvexConfig) -> list[dict]:
       opt = sweep(problem, betas=betas, mus=config.mus, hint_weight=hint)
     for (beta, mu), n_plain in plain.items():
       n_opt = opt[(beta, mu)]
-      rows.append(dict(
-          problem=problem.name, beta_scale=beta * problem.smoothness,
-          mu=mu, hint=hint, plain=n_plain, optimistic=n_opt,
+      rows.append(
+        dict(
+          problem=problem.name,
+          beta_scale=beta * problem.smoothness,
+          mu=mu,
+          hint=hint,
+          plain=n_plain,
+          optimistic=n_opt,
           speedup=_speedup(n_plain, n_opt, problem.steps),
-          passed=passes(n_plain, n_opt, mu=mu, budget=problem.steps)))
+          passed=passes(n_plain, n_opt, mu=mu, budget=problem.steps),
+        )
+      )
   return rows
 
 
 def _print_rows(rows: list[dict]) -> None:
-  print(f"{'problem':10s} {'β·β_f':>6s} {'μ':>5s} {'hint':>5s} "
-        f"{'plain':>6s} {'optim.':>6s} {'speedup':>7s}  pass")
+  print(
+    f"{'problem':10s} {'β·β_f':>6s} {'μ':>5s} {'hint':>5s} "
+    f"{'plain':>6s} {'optim.':>6s} {'speedup':>7s}  pass"
+  )
   for r in rows:
-    print(f"{r['problem']:10s} {r['beta_scale']:6.2f} {r['mu']:5.2f} "
-          f"{str(r['hint']):>5s} {str(r['plain']):>6s} "
-          f"{str(r['optimistic']):>6s} {r['speedup']:7.2f}  "
-          f"{'yes' if r['passed'] else 'NO'}", flush=True)
+    print(
+      f"{r['problem']:10s} {r['beta_scale']:6.2f} {r['mu']:5.2f} "
+      f"{str(r['hint']):>5s} {str(r['plain']):>6s} "
+      f"{str(r['optimistic']):>6s} {r['speedup']:7.2f}  "
+      f"{'yes' if r['passed'] else 'NO'}",
+      flush=True,
+    )
 
 
 def run(*, config: ConvexConfig) -> list[dict]:

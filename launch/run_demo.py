@@ -38,36 +38,79 @@ from absl import app, flags
 
 import bootstrap_meta as bm
 
+# Launchers are imported side by side by the tests; flag names that another
+# launcher also defines (--seed, --steps, --method, ...) must not raise absl's
+# DuplicateFlagError there. Only the launcher run as __main__ parses flags.
+_FLAG_KW = dict(allow_override=True)
+
 METHODS = ("bmg", "mg", "optimistic")
 SECONDS = ("b1", "weight_decay")
 
-METHOD = flags.DEFINE_enum("method", "bmg", METHODS, "Meta-gradient method.")
+METHOD = flags.DEFINE_enum(
+  "method", "bmg", METHODS, "Meta-gradient method.", **_FLAG_KW
+)
 SECOND = flags.DEFINE_enum(
-    "second", "b1", SECONDS,
-    "Second learned hyperparameter: Adam's b1, or AdamW's weight_decay.")
-STEPS = flags.DEFINE_integer("steps", 2000, "Learner steps.")
-LOG_EVERY = flags.DEFINE_integer("log_every", 250, "Print every N steps.")
-BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Minibatch size.")
-HIDDEN = flags.DEFINE_integer("hidden", 32, "Width of the two hidden layers.")
-NUM_TRAIN = flags.DEFINE_integer("num_train", 4096, "Training examples.")
+  "second",
+  "b1",
+  SECONDS,
+  "Second learned hyperparameter: Adam's b1, or AdamW's weight_decay.",
+  **_FLAG_KW,
+)
+STEPS = flags.DEFINE_integer("steps", 2000, "Learner steps.", **_FLAG_KW)
+LOG_EVERY = flags.DEFINE_integer(
+  "log_every", 250, "Print every N steps.", **_FLAG_KW
+)
+BATCH_SIZE = flags.DEFINE_integer(
+  "batch_size", 64, "Minibatch size.", **_FLAG_KW
+)
+HIDDEN = flags.DEFINE_integer(
+  "hidden", 32, "Width of the two hidden layers.", **_FLAG_KW
+)
+NUM_TRAIN = flags.DEFINE_integer(
+  "num_train", 4096, "Training examples.", **_FLAG_KW
+)
 LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", 3e-4, "Initial (and fixed-baseline) learning rate.")
-B1 = flags.DEFINE_float("b1", 0.9, "Initial (and fixed-baseline) b1.")
+  "learning_rate",
+  3e-4,
+  "Initial (and fixed-baseline) learning rate.",
+  **_FLAG_KW,
+)
+B1 = flags.DEFINE_float(
+  "b1", 0.9, "Initial (and fixed-baseline) b1.", **_FLAG_KW
+)
 WEIGHT_DECAY = flags.DEFINE_float(
-    "weight_decay", 1e-4, "Initial (and fixed-baseline) weight decay.")
+  "weight_decay", 1e-4, "Initial (and fixed-baseline) weight decay.", **_FLAG_KW
+)
 META_LEARNING_RATE = flags.DEFINE_float(
-    "meta_learning_rate", 3e-3, "Adam step size on the raw meta-parameters.")
-K_STEPS = flags.DEFINE_integer("K", 2, "Differentiable inner steps.")
-L_STEPS = flags.DEFINE_integer("L", 2, "BMG target bootstrap length.")
+  "meta_learning_rate",
+  3e-3,
+  "Adam step size on the raw meta-parameters.",
+  **_FLAG_KW,
+)
+K_STEPS = flags.DEFINE_integer(
+  "K", 2, "Differentiable inner steps.", **_FLAG_KW
+)
+L_STEPS = flags.DEFINE_integer(
+  "L", 2, "BMG target bootstrap length.", **_FLAG_KW
+)
 TARGET_LEARNING_RATE = flags.DEFINE_float(
-    "target_learning_rate", 3e-4,
-    "BMG: step size of the RMSProp step that ends the target.")
+  "target_learning_rate",
+  3e-4,
+  "BMG: step size of the RMSProp step that ends the target.",
+  **_FLAG_KW,
+)
 MAX_LEARNING_RATE = flags.DEFINE_float(
-    "max_learning_rate", 1e-2,
-    "Ceiling of the learned learning rate (a scaled sigmoid).")
+  "max_learning_rate",
+  1e-2,
+  "Ceiling of the learned learning rate (a scaled sigmoid).",
+  **_FLAG_KW,
+)
 HINT_WEIGHT = flags.DEFINE_float(
-    "hint_weight", 0.9, "Optimistic: weight of the hint difference.")
-SEED = flags.DEFINE_integer("seed", 0, "Random seed (data and init).")
+  "hint_weight", 0.9, "Optimistic: weight of the hint difference.", **_FLAG_KW
+)
+SEED = flags.DEFINE_integer(
+  "seed", 0, "Random seed (data and init).", **_FLAG_KW
+)
 
 _INPUT_DIM = 8
 _TEACHER_HIDDEN = 16
@@ -103,21 +146,32 @@ class DemoConfig:
     if self.method not in METHODS:
       raise ValueError(f"Unknown method {self.method!r}; valid: {METHODS}.")
     if self.second not in SECONDS:
-      raise ValueError(f"Unknown second hyperparameter {self.second!r}; "
-                       f"valid: {SECONDS}.")
-    for name in ("steps", "log_every", "batch_size", "hidden", "num_train",
-                 "K", "L"):
+      raise ValueError(
+        f"Unknown second hyperparameter {self.second!r}; valid: {SECONDS}."
+      )
+    for name in (
+      "steps",
+      "log_every",
+      "batch_size",
+      "hidden",
+      "num_train",
+      "K",
+      "L",
+    ):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
     if self.steps % self.log_every:
-      raise ValueError(f"log_every ({self.log_every}) must divide steps "
-                       f"({self.steps}).")
+      raise ValueError(
+        f"log_every ({self.log_every}) must divide steps ({self.steps})."
+      )
     for name in ("learning_rate", "weight_decay", "target_learning_rate"):
       if not getattr(self, name) > 0:
         raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
     if not self.max_learning_rate > self.learning_rate:
-      raise ValueError(f"max_learning_rate ({self.max_learning_rate}) must "
-                       f"exceed learning_rate ({self.learning_rate}).")
+      raise ValueError(
+        f"max_learning_rate ({self.max_learning_rate}) must "
+        f"exceed learning_rate ({self.learning_rate})."
+      )
     if not 0 < self.b1 < 1:
       raise ValueError(f"b1 must lie in (0, 1), got {self.b1}.")
     if self.meta_learning_rate < 0 or self.hint_weight < 0:
@@ -127,15 +181,24 @@ class DemoConfig:
 def build_config() -> DemoConfig:
   """Reads the flags into a :class:`DemoConfig` (validated)."""
   return DemoConfig(
-      method=METHOD.value, second=SECOND.value, steps=STEPS.value,
-      log_every=LOG_EVERY.value, batch_size=BATCH_SIZE.value,
-      hidden=HIDDEN.value, num_train=NUM_TRAIN.value,
-      learning_rate=LEARNING_RATE.value, b1=B1.value,
-      weight_decay=WEIGHT_DECAY.value,
-      meta_learning_rate=META_LEARNING_RATE.value, K=K_STEPS.value,
-      L=L_STEPS.value, target_learning_rate=TARGET_LEARNING_RATE.value,
-      max_learning_rate=MAX_LEARNING_RATE.value,
-      hint_weight=HINT_WEIGHT.value, seed=SEED.value)
+    method=METHOD.value,
+    second=SECOND.value,
+    steps=STEPS.value,
+    log_every=LOG_EVERY.value,
+    batch_size=BATCH_SIZE.value,
+    hidden=HIDDEN.value,
+    num_train=NUM_TRAIN.value,
+    learning_rate=LEARNING_RATE.value,
+    b1=B1.value,
+    weight_decay=WEIGHT_DECAY.value,
+    meta_learning_rate=META_LEARNING_RATE.value,
+    K=K_STEPS.value,
+    L=L_STEPS.value,
+    target_learning_rate=TARGET_LEARNING_RATE.value,
+    max_learning_rate=MAX_LEARNING_RATE.value,
+    hint_weight=HINT_WEIGHT.value,
+    seed=SEED.value,
+  )
 
 
 class Data(NamedTuple):
@@ -167,7 +230,8 @@ def init_mlp(key: jax.Array, *, hidden: int) -> dict[str, jax.Array]:
   sizes = (_INPUT_DIM, hidden, hidden, 1)
   params = {}
   for i, (k, m, n) in enumerate(
-      zip(jax.random.split(key, 3), sizes[:-1], sizes[1:], strict=True)):
+    zip(jax.random.split(key, 3), sizes[:-1], sizes[1:], strict=True)
+  ):
     params[f"w{i}"] = jax.random.normal(k, (m, n)) / m**0.5
     params[f"b{i}"] = jnp.zeros((n,))
   return params
@@ -187,17 +251,21 @@ def mse(params, x: jax.Array, y: jax.Array) -> jax.Array:
 
 def _factory_and_values(config: DemoConfig):
   if config.second == "b1":
-    return optax.adam, {"learning_rate": config.learning_rate,
-                        "b1": config.b1}
-  return optax.adamw, {"learning_rate": config.learning_rate,
-                       "weight_decay": config.weight_decay}
+    return optax.adam, {"learning_rate": config.learning_rate, "b1": config.b1}
+  return optax.adamw, {
+    "learning_rate": config.learning_rate,
+    "weight_decay": config.weight_decay,
+  }
 
 
 def make_method(config: DemoConfig) -> bm.MG | bm.BMG | bm.Optimistic:
   """The meta-gradient method named by ``config.method``."""
   if config.method == "bmg":
-    return bm.BMG(K=config.K, L=config.L,
-                  target_optimizer=optax.rmsprop(config.target_learning_rate))
+    return bm.BMG(
+      K=config.K,
+      L=config.L,
+      target_optimizer=optax.rmsprop(config.target_learning_rate),
+    )
   if config.method == "mg":
     return bm.MG(K=config.K)
   return bm.Optimistic(bm.MG(K=config.K), hint_weight=config.hint_weight)
@@ -208,16 +276,21 @@ def make_optimizers(config: DemoConfig):
   factory, values = _factory_and_values(config)
   # The learning rate lives in (0, max_learning_rate) through a scaled
   # sigmoid: a soft ceiling against run-away meta-steps.
-  specs = {"learning_rate": bm.interval(
-      values["learning_rate"], low=0.0, high=config.max_learning_rate)}
+  specs = {
+    "learning_rate": bm.interval(
+      values["learning_rate"], low=0.0, high=config.max_learning_rate
+    )
+  }
   if config.second == "b1":
     specs["b1"] = bm.unit_interval(config.b1)
   else:
     specs["weight_decay"] = bm.positive(config.weight_decay)
   meta_tx = bm.meta_learned(
-      factory, learned=specs, method=make_method(config),
-      meta_optimizer=optax.adam(config.meta_learning_rate,
-                                eps=_META_ADAM_EPS))
+    factory,
+    learned=specs,
+    method=make_method(config),
+    meta_optimizer=optax.adam(config.meta_learning_rate, eps=_META_ADAM_EPS),
+  )
   # The same eps_root as the meta-learned transform uses by default.
   fixed_tx = factory(**values, eps_root=1e-8)
   return meta_tx, fixed_tx
@@ -244,16 +317,23 @@ def make_chunk_fn(config: DemoConfig, data: Data, meta_tx, fixed_tx):
     xb, yb = sample(k_train, data.x_train, data.y_train)
     xv, yv = sample(k_valid, data.x_valid, data.y_valid)
     grads = jax.grad(mse)(carry.meta_params, xb, yb)
-    u, meta_state = meta_tx.update(grads, carry.meta_state, carry.meta_params,
-                                   value_fn=lambda p: mse(p, xv, yv))
+    u, meta_state = meta_tx.update(
+      grads,
+      carry.meta_state,
+      carry.meta_params,
+      value_fn=lambda p: mse(p, xv, yv),
+    )
     meta_params = optax.apply_updates(carry.meta_params, u)
     grads = jax.grad(mse)(carry.fixed_params, xb, yb)
-    u, fixed_state = fixed_tx.update(grads, carry.fixed_state,
-                                     carry.fixed_params)
+    u, fixed_state = fixed_tx.update(
+      grads, carry.fixed_state, carry.fixed_params
+    )
     fixed_params = optax.apply_updates(carry.fixed_params, u)
-    metrics = {"meta/train_loss": mse(carry.meta_params, xb, yb),
-               "fixed/train_loss": mse(carry.fixed_params, xb, yb),
-               **{f"meta/{k}": v for k, v in meta_state.hyperparams.items()}}
+    metrics = {
+      "meta/train_loss": mse(carry.meta_params, xb, yb),
+      "fixed/train_loss": mse(carry.fixed_params, xb, yb),
+      **{f"meta/{k}": v for k, v in meta_state.hyperparams.items()},
+    }
     return Carry(meta_params, meta_state, fixed_params, fixed_state), metrics
 
   return jax.jit(lambda carry, keys: jax.lax.scan(step, carry, keys))
@@ -262,12 +342,18 @@ def make_chunk_fn(config: DemoConfig, data: Data, meta_tx, fixed_tx):
 def _log(config: DemoConfig, step: int, metrics, elapsed: float) -> None:
   if not config.verbose:
     return
-  values = " ".join(f"{k}={float(v[-1]):.4g}" for k, v in metrics.items()
-                    if k.startswith("meta/") and "loss" not in k)
+  values = " ".join(
+    f"{k}={float(v[-1]):.4g}"
+    for k, v in metrics.items()
+    if k.startswith("meta/") and "loss" not in k
+  )
   meta = float(metrics["meta/train_loss"].mean())
   fixed = float(metrics["fixed/train_loss"].mean())
-  print(f"step {step:6d}  train loss: meta-learned {meta:.4f}  "
-        f"fixed {fixed:.4f}  {values}  ({elapsed:.1f}s)", flush=True)
+  print(
+    f"step {step:6d}  train loss: meta-learned {meta:.4f}  "
+    f"fixed {fixed:.4f}  {values}  ({elapsed:.1f}s)",
+    flush=True,
+  )
 
 
 def run(*, config: DemoConfig) -> dict[str, float]:
@@ -291,16 +377,20 @@ def run(*, config: DemoConfig) -> dict[str, float]:
   chunk = make_chunk_fn(config, data, meta_tx, fixed_tx)
   num_chunks = config.steps // config.log_every
   keys = jax.random.split(k_steps, config.steps).reshape(
-      num_chunks, config.log_every)
+    num_chunks, config.log_every
+  )
   start = time.perf_counter()
   for i in range(num_chunks):
     carry, metrics = chunk(carry, keys[i])
-    _log(config, (i + 1) * config.log_every, metrics,
-         time.perf_counter() - start)
-  out = {"initial/test_loss": mse(params, data.x_test, data.y_test),
-         "meta/test_loss": mse(carry.meta_params, data.x_test, data.y_test),
-         "fixed/test_loss": mse(carry.fixed_params, data.x_test, data.y_test),
-         "meta/num_skipped": carry.meta_state.num_skipped}
+    _log(
+      config, (i + 1) * config.log_every, metrics, time.perf_counter() - start
+    )
+  out = {
+    "initial/test_loss": mse(params, data.x_test, data.y_test),
+    "meta/test_loss": mse(carry.meta_params, data.x_test, data.y_test),
+    "fixed/test_loss": mse(carry.fixed_params, data.x_test, data.y_test),
+    "meta/num_skipped": carry.meta_state.num_skipped,
+  }
   out.update({k: v[-1] for k, v in metrics.items()})
   out["meta/train_loss"] = metrics["meta/train_loss"].mean()
   out["fixed/train_loss"] = metrics["fixed/train_loss"].mean()
@@ -314,10 +404,12 @@ def main(argv):
   config = build_config()
   metrics = run(config=config)
   ratio = metrics["meta/test_loss"] / metrics["fixed/test_loss"]
-  print(f"final test loss: meta-learned {metrics['meta/test_loss']:.5f}, "
-        f"fixed Adam {metrics['fixed/test_loss']:.5f} (ratio {ratio:.2f}); "
-        f"learning rate {config.learning_rate:g} -> "
-        f"{metrics['meta/learning_rate']:.4g}")
+  print(
+    f"final test loss: meta-learned {metrics['meta/test_loss']:.5f}, "
+    f"fixed Adam {metrics['fixed/test_loss']:.5f} (ratio {ratio:.2f}); "
+    f"learning rate {config.learning_rate:g} -> "
+    f"{metrics['meta/learning_rate']:.4g}"
+  )
   if not math.isfinite(metrics["meta/test_loss"]):
     raise SystemExit("meta-learned run diverged")
 
