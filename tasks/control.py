@@ -324,10 +324,14 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
   (defaults ``obs_dim=12``, ``action_dim=2``); 16 trials per episode is the
   paper's randomly projected CartPole setting (``num_trials=16``), and its
   released code (popjaxrl ``NoisyStatelessMetaCartPole``) restarts every trial
-  from the same start state (``repeat_initial_state=True``) and projects the
-  observation only (here actions are projected too, as in the paper). The
-  projection distribution is not recoverable from the sources we could read;
-  ``N(0, 1/fan_in)`` keeps projected entries at the inner scale.
+  from the same start state and observation (``repeat_initial_state=True``;
+  with a noisy inner task the first observation's noise repeats too) and
+  projects the observation only (here actions are projected too, as in the
+  paper). The full paper text was not available to us (these numbers come
+  from its abstract-level summaries and the released code), so the
+  projection distribution is our choice: ``N(0, 1/fan_in)`` keeps projected
+  entries at the inner scale (popjaxrl uses an orthogonal ``√2``-gain dense
+  layer with zero bias for the observation).
 
   Args:
     inner: the inner control environment (e.g. :class:`CartPole`).
