@@ -149,9 +149,13 @@ class AutoReset(_Wrapper):
     if not self.episodic:
       return obs, state, reward, terminated, truncated, info
     done = jnp.logical_or(terminated, truncated)
-    impl = jax.random.key_impl(key_reset)
+    if jax.dtypes.issubdtype(key_reset.dtype, jax.dtypes.prng_key):
+      impl, key_data = (jax.random.key_impl(key_reset),
+                        jax.random.key_data(key_reset))
+    else:  # a legacy raw uint32 key
+      impl, key_data = None, key_reset
     obs, state = self._reset_where(
-        done, jax.random.key_data(key_reset), obs, state, params, impl)
+        done, key_data, obs, state, params, impl)
     return obs, state, reward, terminated, truncated, info
 
   def _make_reset_where(self):
@@ -159,7 +163,7 @@ class AutoReset(_Wrapper):
     reset = self.env.reset
 
     def unbatched(done, key_data, obs, state, params, impl):
-      key = jax.random.wrap_key_data(key_data, impl=impl)
+      key = _wrap_key(key_data, impl)
       obs_reset, state_reset = reset(key, params)
       return _select(done, (obs_reset, state_reset), (obs, state))
 
@@ -178,6 +182,13 @@ class AutoReset(_Wrapper):
       return fn(done, key_data, obs, state, params)
 
     return reset_where
+
+
+def _wrap_key(key_data: jax.Array, impl: Any) -> jax.Array:
+  """A typed key from its data, or the raw key itself when ``impl`` is None."""
+  if impl is None:
+    return key_data
+  return jax.random.wrap_key_data(key_data, impl=impl)
 
 
 def _broadcast_batch(axis_size, batched, args):
@@ -205,14 +216,14 @@ def _batched_reset_where(reset, n, fraction, done, key_data, obs, state,
     state: batched states.
     params: parameters, batched where ``params_axes`` is 0.
     params_axes: pytree of 0 / None (batched or not) matching ``params``.
-    impl: PRNG implementation of the keys.
+    impl: PRNG implementation of the keys (None for raw uint32 keys).
 
   Returns:
     ``(obs, state)`` with the finished environments reset.
   """
   k = max(1, math.ceil(fraction * n))
   batched_reset = jax.vmap(
-      lambda kd, p: reset(jax.random.wrap_key_data(kd, impl=impl), p),
+      lambda kd, p: reset(_wrap_key(kd, impl), p),
       in_axes=(0, params_axes))
   current = (obs, state)
 
