@@ -230,16 +230,27 @@ def make_problem(name: str) -> Problem:
   return quadratic_problem() if name == "quadratic" else logistic_problem()
 
 
+class UpdateVectorState(NamedTuple):
+  """State of :func:`update_vector_optimizer`: a step counter.
+
+  (A leafless ``optax.EmptyState`` would do, but ``meta_learned``'s
+  finiteness check of the learner's state currently fails on a state with no
+  leaves.)
+  """
+
+  count: jax.Array
+
+
 def update_vector_optimizer(update: jax.Array) -> optax.GradientTransformation:
   """``φ(x, w) = w``: an optax rule whose update is the vector ``update``."""
 
   def init_fn(params):
     del params
-    return optax.EmptyState()
+    return UpdateVectorState(jnp.zeros([], jnp.int32))
 
   def update_fn(grads, state, params=None):
     del grads, params
-    return update, state
+    return update, UpdateVectorState(state.count + 1)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
