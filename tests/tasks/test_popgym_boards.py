@@ -170,7 +170,7 @@ def test_control_spaces_and_episode_length(ours_name, their_name):
 # One env object per kind serves every level: levels differ only in params.
 _CONTROL_RUN = {
     "CartPole": (_cartpole_ours, _cartpole_popgym, 600, 300),
-    "Pendulum": (_pendulum_ours, _pendulum_popgym, 200, 100),
+    "Pendulum": (_pendulum_ours, _pendulum_popgym, 200, 300),
 }
 
 
@@ -182,7 +182,7 @@ def _shared_env(kind):
 @pytest.mark.parametrize("kind", ["CartPole", "Pendulum"])
 @pytest.mark.parametrize("level", _LEVELS)
 def test_control_returns_match_popgym(kind, level):
-  """Privileged and random policies; 64 and 300 (CartPole) / 100 episodes."""
+  """Privileged and random policies: 64 and 300 episodes each side."""
   env_level, params = tasks.make(f"Stateless{kind}{level}")
   env = _shared_env(kind)
   assert type(env_level) is type(env)
