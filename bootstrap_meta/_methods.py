@@ -122,7 +122,7 @@ class Optimistic:
   def __post_init__(self):
     if not isinstance(self.base, MG | BMG):
       raise ValueError(f"Optimistic.base must be MG or BMG, got {self.base!r}.")
-    if self.hint_weight < 0:
+    if isinstance(self.hint_weight, int | float) and self.hint_weight < 0:
       raise ValueError(f"hint_weight must be >= 0, got {self.hint_weight}.")
 
 

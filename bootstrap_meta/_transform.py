@@ -176,6 +176,8 @@ def _meta_loss(meta_params, features, params, grads, state, value_fn, loss_fn,
 
 def _all_finite(tree) -> Array:
   leaves = jax.tree_util.tree_leaves(tree)
+  if not leaves:  # e.g. optax.EmptyState
+    return jnp.array(True)
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 

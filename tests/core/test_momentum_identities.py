@@ -127,3 +127,18 @@ def test_optimistic_update_arithmetic():
   # An explicit hint takes precedence: u = g + β (h − h_prev).
   u2, _ = tx.update(g0, s, hint=jnp.array([0.0, 0.0]))
   np.testing.assert_allclose(u2, g0 + 0.5 * (0.0 - g1), rtol=1e-7)
+
+
+def test_optimistic_hint_weight_can_be_traced_and_vmapped():
+  g0, g1 = jnp.array([1.0, 2.0]), jnp.array([3.0, -1.0])
+
+  def second_update(beta):
+    tx = bm.optimistic_meta_update(hint_weight=beta)
+    s = tx.init(g0)
+    _, s = tx.update(g0, s)
+    return tx.update(g1, s)[0]
+
+  betas = jnp.array([0.0, 0.5, 0.9])
+  out = jax.jit(jax.vmap(second_update))(betas)
+  expected = (1 + betas[:, None]) * g1[None] - betas[:, None] * g0[None]
+  np.testing.assert_allclose(out, expected, rtol=1e-6)
