@@ -1,1 +1,1 @@
-"""absl-flags launchers, one per experiment (``python -m launch.run_<name>``)."""
+"""absl-flags launchers, one per experiment: ``python -m launch.run_<name>``."""

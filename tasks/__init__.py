@@ -4,9 +4,6 @@ See :mod:`tasks._base` for the API. ``tasks.make(name)`` returns an
 environment and its default parameters; ``tasks.registered()`` lists names.
 """
 
-from tasks._base import Box, Discrete, Environment, pytree_dataclass, static_field
-from tasks._registry import make, register, registered
-
 # Importing the task modules registers their environments.
 from tasks import (  # noqa: E402,F401  (imported to register the tasks)
     bandits,
@@ -17,6 +14,14 @@ from tasks import (  # noqa: E402,F401  (imported to register the tasks)
     two_colors,
     wrappers,
 )
+from tasks._base import (
+    Box,
+    Discrete,
+    Environment,
+    pytree_dataclass,
+    static_field,
+)
+from tasks._registry import make, register, registered
 
 __all__ = [
     "Box",

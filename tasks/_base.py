@@ -1,4 +1,4 @@
-"""Shared environment API for `tasks`: spaces, the base class, pytree dataclasses.
+"""Shared environment API for `tasks`: spaces, base class, pytree dataclasses.
 
 Environments follow gymnax's functional API (pure functions of explicit state
 and parameters), with gymnax 1.0's split of episode ends into `terminated` and
@@ -99,7 +99,7 @@ class Box:
 
 
 class StepResult(tuple):
-  """Documentation type: ``(obs, state, reward, terminated, truncated, info)``."""
+  """The step output ``(obs, state, reward, terminated, truncated, info)``."""
 
 
 class Environment(Generic[EnvState, EnvParams]):

@@ -1,4 +1,4 @@
-"""Name → environment registry: ``tasks.make(name)`` and ``tasks.registered()``."""
+"""Name → environment registry: ``tasks.make`` and ``tasks.registered``."""
 
 from __future__ import annotations
 
