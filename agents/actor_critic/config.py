@@ -56,6 +56,9 @@ class ActorCriticConfig:
     core: recurrent core, one of :data:`agents.cores.CORE_NAMES`.
     width: core width H (also the heads' hidden size).
     num_layers: S5 layers (ignored by other cores).
+    dt_min: S5 smallest initial timescale (Lu et al.: 1e-3).
+    dt_max: S5 largest initial timescale (Lu et al.: 0.1); larger values
+      make the initial memory shorter and faster.
     num_envs: B, parallel environments.
     unroll_length: T, steps per rollout (one rollout per inner update).
     num_updates: meta-iterations of training (each consumes
@@ -92,6 +95,8 @@ class ActorCriticConfig:
   core: str = "s5"
   width: int = 64
   num_layers: int = 2
+  dt_min: float = 1e-3
+  dt_max: float = 1e-1
   num_envs: int = 16
   unroll_length: int = 32
   num_updates: int = 100
@@ -132,7 +137,8 @@ class ActorCriticConfig:
                  "num_updates", "K", "L", "context_history", "context_hidden"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-    _check_positive(learning_rate=self.learning_rate,
+    _check_positive(learning_rate=self.learning_rate, dt_min=self.dt_min,
+                    dt_max=self.dt_max,
                     max_grad_norm=self.max_grad_norm,
                     meta_learning_rate=self.meta_learning_rate,
                     target_step_size=self.target_step_size)

@@ -78,7 +78,10 @@ def make_agent(config: ActorCriticConfig) -> Agent:
     raise ValueError("BMG's KL matching supports Discrete actions only; "
                      "valid methods for continuous actions: ('none', 'mg').")
   num_actions = math.prod(space.shape) if continuous else space.n
-  core_kwargs = {"num_layers": config.num_layers} if config.core == "s5" else {}
+  core_kwargs = {}
+  if config.core == "s5":
+    core_kwargs = {"num_layers": config.num_layers, "dt_min": config.dt_min,
+                   "dt_max": config.dt_max}
   networks = make_networks(core=config.core, width=config.width,
                            num_actions=num_actions, continuous=continuous,
                            core_kwargs=core_kwargs)
