@@ -10,6 +10,17 @@ Command (settings of the reported run; a few minutes on a 2-core CPU)::
   python -m launch.run_popgym --task=RepeatPreviousEasy --core=s5 \
       --method=none --steps=600000 --seed=0
 
+Measured (2-core CPU shared with other jobs, jit included): S5 reaches
+0.999 mean episodic return over the last 10% of 600k steps (seeds 0 and 1,
+128-146 s); the memoryless MLP stays at -0.50 (89 s). The popjaxrl S5
+timescales ``dt in [0.001, 0.1]`` did not learn at all in 300k steps here;
+``[0.01, 1.0]`` (the defaults of these flags) did. Learning sets in
+between 292 learner updates (-0.50 at 300k steps) and 585 (0.999).
+At 600k steps, ``--method=bmg`` (K=1, L=2: 390 updates) reached -0.30 and
+``--method=mg`` (K=1: 292 updates) -0.50, learning entropy weight and λ;
+both meta-parameters hardly moved (a fresh Adam inner step is nearly
+sign-like, so loss weights get tiny meta-gradients).
+
 Meta-learn the entropy weight and λ by BMG instead::
 
   python -m launch.run_popgym --method=bmg --learned=entropy_weight,lambda_
