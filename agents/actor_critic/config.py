@@ -146,6 +146,9 @@ class ActorCriticConfig:
       value = getattr(self, name)
       if not 0.0 < value < 1.0 and name in self.learned:
         raise ValueError(f"Learned {name} must start in (0, 1), got {value}.")
+    if "discount" in self.learned and not 0.9 < self.discount < 1.0:
+      raise ValueError("A learned discount lives in (0.9, 1) (affine "
+                       f"sigmoid); got initial value {self.discount}.")
     if self.method == "none" and (self.learned or self.context):
       raise ValueError(
           "method='none' learns nothing: set method to 'mg' or 'bmg' to "

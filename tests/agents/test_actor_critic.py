@@ -27,6 +27,7 @@ _T, _B, _A = 3, 2, 3
     (dict(learned=("discount",)), "learns nothing"),
     (dict(continue_from="L"), "continue_from"),
     (dict(K=0), "K must be"),
+    (dict(method="mg", learned=("discount",), discount=0.5), "0.9, 1"),
 ])
 def test_config_rejects_bad_input(kwargs, match):
   with pytest.raises(ValueError, match=match):
@@ -154,6 +155,21 @@ def test_rollout_episode_returns():
   np.testing.assert_allclose(traj.episode_returns[t_end, 0],
                              np.sum(traj.rewards[: t_end + 1, 0]), rtol=1e-5)
   assert float(jnp.sum(traj.episode_returns * ~traj.dones)) == 0.0
+
+
+def test_gaussian_log_prob_and_entropy():
+  mean, log_std = np.array([0.5, -1.0]), np.array([0.1, -0.3])
+  out = jnp.asarray(np.concatenate([mean, log_std]), jnp.float32)
+  a = np.array([0.2, 0.4])
+  std = np.exp(log_std)
+  logp = np.sum(-0.5 * ((a - mean) / std) ** 2
+                - np.log(std * np.sqrt(2 * np.pi)))
+  ent = np.sum(0.5 * np.log(2 * np.pi * np.e * std**2))
+  np.testing.assert_allclose(
+      losses.log_prob(out, jnp.asarray(a, jnp.float32), continuous=True),
+      logp, rtol=1e-5)
+  np.testing.assert_allclose(losses.entropy(out, continuous=True), ent,
+                             rtol=1e-5)
 
 
 def test_sample_gaussian_moments():
