@@ -45,8 +45,8 @@ from tasks.wrappers import AutoReset
 _REFERENCE = "gymnax/CartPole-v1"
 _POPGYM_PREFIXES = (
     "Autoencode", "Battleship", "Concentration", "CountRecall", "HigherLower",
-    "MineSweeper", "Minesweeper", "MultiarmedBandit", "NoisyStateless",
-    "Repeat", "Stateless",
+    "MineSweeper", "Minesweeper", "MultiarmedBandit", "NoisyPositionOnly",
+    "NoisyStateless", "PositionOnly", "Repeat", "Stateless",
 )
 
 
