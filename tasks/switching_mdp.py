@@ -4,7 +4,8 @@ At reset, ``num_mdps`` random grid-world MDPs are drawn from the reset key
 (the set is fixed by the seed). Every ``switch_period`` steps the active MDP
 is replaced by one drawn uniformly *with replacement* from the set; the MDP of
 period ``k = time // switch_period`` is
-``randint(fold_in(order_key, k), 0, num_mdps)``, so the order is fixed by the
+``bits(fold_in(order_key, k)) % num_mdps`` (32 random bits; the modulo bias
+is below ``num_mdps / 2**32``), so the order is fixed by the
 seed too and is a pure function of ``state.time`` (period 0 is drawn the same
 way). There are no episodes: ``terminated``/``truncated`` are always False.
 
@@ -180,10 +181,12 @@ class SwitchingMDP(Environment[SwitchingMDPState, SwitchingMDPParams]):
     """Index of the MDP active at step ``time`` (a pure function of time).
 
     Returns:
-      ``randint(fold_in(order_key, time // switch_period), 0, num_mdps)``.
+      ``bits(fold_in(order_key, time // switch_period)) % num_mdps`` (int32;
+      one hash instead of ``randint``'s two, as this runs twice per step).
     """
     period_key = jax.random.fold_in(order_key, time // switch_period)
-    return jax.random.randint(period_key, (), 0, self.num_mdps)
+    bits = jax.random.bits(period_key, (), jnp.uint32)
+    return (bits % jnp.uint32(self.num_mdps)).astype(jnp.int32)
 
   def generate_mdp(
       self, key: jax.Array, reward_probs: jax.Array

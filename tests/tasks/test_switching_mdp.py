@@ -35,8 +35,8 @@ def test_schedule_is_pure_function_of_time(small):
   period = params.switch_period
   for t in range(40):
     k = t // 5
-    expected = jax.random.randint(
-        jax.random.fold_in(state.order_key, k), (), 0, 2)
+    expected = jax.random.bits(
+        jax.random.fold_in(state.order_key, k), (), jnp.uint32) % 2
     assert int(idx(state.order_key, t, period)) == int(expected)
   # Constant within a period; both MDPs occur; repeats allowed (with
   # replacement) over 40 periods.
