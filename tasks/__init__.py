@@ -22,11 +22,14 @@ from tasks._base import (
     static_field,
 )
 from tasks._registry import make, register, registered
+from tasks.wrappers import AutoReset, PrevActionObs
 
 __all__ = [
+    "AutoReset",
     "Box",
     "Discrete",
     "Environment",
+    "PrevActionObs",
     "make",
     "pytree_dataclass",
     "register",
