@@ -2,7 +2,8 @@
 
 Layout as acme's agents: ``config`` (frozen dataclass), ``networks``
 (haiku, transformed to pure functions), ``losses`` (rlax λ-returns, A2C,
-PPO-clip), ``acting`` (``lax.scan`` rollouts), ``learning`` (inner and meta
+PPO-clip), ``acting`` (``lax.scan`` rollouts), ``hyperparams`` (bijections
+and context of the meta-parameters), ``learning`` (inner and meta
 steps built on :mod:`bootstrap_meta`) and ``training`` (one jittable
 ``train(key)``).
 

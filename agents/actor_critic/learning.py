@@ -25,24 +25,23 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import optax
 
 import bootstrap_meta as bm
 from agents.actor_critic import losses
 from agents.actor_critic.acting import Trajectory
 from agents.actor_critic.config import ActorCriticConfig
+from agents.actor_critic.hyperparams import (
+  make_hyperparams_fn,
+  trajectory_stats,
+)
 from agents.actor_critic.networks import Networks
-from agents.actor_critic.types import Array, MetaParams, Params, PRNGKey
+from agents.actor_critic.types import MetaParams, Params
 
 __all__ = [
-    "LearnerState", "MetaState", "NUM_STATS", "clipped_adam",
-    "init_meta_params", "make_hyperparams_fn", "make_meta_loss",
-    "make_step_fn", "meta_param_specs", "meta_update", "trajectory_stats",
+    "LearnerState", "MetaState", "clipped_adam", "make_meta_loss",
+    "make_step_fn", "meta_update",
 ]
-
-NUM_STATS = 6  # Reward, value and TD-error mean and std (Luketina, Table 5).
-
 
 class LearnerState(NamedTuple):
   """The learner's carry through inner steps.
@@ -70,64 +69,6 @@ def clipped_adam(learning_rate, *, max_norm: float, eps_root: float = 0.0):
   """Global-norm clipping then Adam (the inner update rule)."""
   return optax.chain(optax.clip_by_global_norm(max_norm),
                      optax.adam(learning_rate, eps_root=eps_root))
-
-
-def meta_param_specs(config: ActorCriticConfig) -> dict[str, bm.MetaParam]:
-  """Bijections and initial values of the learned hyperparameters."""
-  make = {
-      "entropy_weight": lambda v: bm.unit_interval(v),
-      "discount": lambda v: bm.interval(v, low=0.9, high=1.0),
-      "lambda_": lambda v: bm.unit_interval(v),
-      "learning_rate": lambda v: bm.positive(v),
-      "value_weight": lambda v: bm.positive(v),
-  }
-  return {n: make[n](getattr(config, n)) for n in config.learned}
-
-
-def init_meta_params(key: PRNGKey, config: ActorCriticConfig) -> MetaParams:
-  """Raw ``w`` (a dict), or one context MLP ``ω`` per learned name."""
-  raw = bm.init_meta_params(meta_param_specs(config))
-  if not config.context:
-    return raw
-  keys = jax.random.split(key, max(len(raw), 1))
-  hidden = (config.context_hidden,) * 2
-  return {
-      name: bm.mlp_init(k, in_dim=config.context_history * NUM_STATS,
-                        hidden=hidden, init_output=raw[name])
-      for k, name in zip(keys, sorted(raw), strict=False)
-  }
-
-
-def make_hyperparams_fn(config: ActorCriticConfig) -> Callable:
-  """``hyperparams(meta_params, features) -> dict`` of all five values.
-
-  Learned values are ``bijection(w)`` or ``bijection(g_ω(features))``; the
-  others are the config's fixed values.
-  """
-  specs = meta_param_specs(config)
-  fixed = {n: getattr(config, n) for n in
-           ("entropy_weight", "discount", "lambda_", "learning_rate",
-            "value_weight") if n not in specs}
-
-  def hyperparams(meta_params, features=None):
-    if config.context:
-      raw = {n: bm.mlp_apply(meta_params[n], features)[0] for n in specs}
-    else:
-      raw = meta_params
-    return {**fixed, **bm.constrain(raw, specs)}
-
-  return hyperparams
-
-
-def trajectory_stats(traj: Trajectory, *, discount: float) -> Array:
-  """``[6]``: reward, value and TD-error mean and std of a rollout."""
-  values = traj.values.astype(jnp.float32)
-  rewards = traj.rewards.astype(jnp.float32)
-  not_done = 1.0 - traj.dones.astype(jnp.float32)
-  td = rewards + discount * not_done * values[1:] - values[:-1]
-  stats = [rewards.mean(), rewards.std(), values[:-1].mean(),
-           values[:-1].std(), td.mean(), td.std()]
-  return jax.lax.stop_gradient(jnp.stack(stats))
 
 
 def _inner_loss_fn(config: ActorCriticConfig, networks: Networks,
@@ -229,5 +170,5 @@ def meta_update(meta: MetaState, carry: LearnerState, trajs: Trajectory,
   updates, opt_state = meta_optimizer.update(grads, meta.opt_state,
                                              meta.params)
   params = optax.apply_updates(meta.params, updates)
-  metrics = {"meta_loss": loss, "meta_grad_norm": optax.global_norm(grads)}
+  metrics = {"meta_loss": loss, "meta_grad_norm": optax.tree.norm(grads)}
   return MetaState(params, opt_state), after, metrics

@@ -26,7 +26,7 @@ import optax
 
 import bootstrap_meta as bm
 import tasks
-from agents.actor_critic import acting, learning
+from agents.actor_critic import acting, hyperparams, learning
 from agents.actor_critic.acting import ActorState, Trajectory
 from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.learning import LearnerState, MetaState
@@ -113,8 +113,8 @@ def init_state(key: PRNGKey, agent: Agent) -> TrainState:
   context = None
   if config.context:
     context = bm.context_init(history=config.context_history,
-                              num_stats=learning.NUM_STATS)
-  meta_params = learning.init_meta_params(meta_key, config)
+                              num_stats=hyperparams.NUM_STATS)
+  meta_params = hyperparams.init_meta_params(meta_key, config)
   return TrainState(
       LearnerState(params, agent.inner_init(params), context),
       MetaState(meta_params, agent.meta_optimizer.init(meta_params)), actor)
@@ -176,7 +176,7 @@ def _hyperparam_metrics(agent: Agent, meta: MetaState,
   features = None
   if agent.config.context:
     features = bm.context_features(learner.context)
-  hp = learning.make_hyperparams_fn(agent.config)(meta.params, features)
+  hp = hyperparams.make_hyperparams_fn(agent.config)(meta.params, features)
   return {f"hp/{n}": jnp.asarray(hp[n]) for n in agent.config.learned}
 
 

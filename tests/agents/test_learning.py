@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import bootstrap_meta as bm
-from agents.actor_critic import learning, losses
+from agents.actor_critic import hyperparams, learning, losses
 from agents.actor_critic.acting import Trajectory
 from agents.actor_critic.config import LEARNABLE, ActorCriticConfig
 from agents.actor_critic.networks import make_networks
@@ -61,12 +61,13 @@ def _setup(config, seed=0):
   context = None
   if config.context:
     context = bm.context_init(history=config.context_history,
-                              num_stats=learning.NUM_STATS)
+                              num_stats=hyperparams.NUM_STATS)
     # A nonzero history so the context MLPs see a real input.
     for _ in range(2):
-      context = bm.context_update(context, rng.normal(size=learning.NUM_STATS))
+      stats = rng.normal(size=hyperparams.NUM_STATS)
+      context = bm.context_update(context, stats)
   carry = learning.LearnerState(params, opt.init(params), context)
-  w = learning.init_meta_params(jax.random.key(seed + 1), config)
+  w = hyperparams.init_meta_params(jax.random.key(seed + 1), config)
   # Move the raw meta-parameters off their round initial values.
   w = jax.tree.map(lambda x: x + 0.1 * jnp.asarray(
       rng.normal(size=x.shape)), w)
