@@ -168,9 +168,17 @@ def unconstrained(value) -> MetaParam:
   return _spec(value, identity_bijection(), "unconstrained")
 
 
-def init_meta_params(specs: Mapping[str, MetaParam]) -> dict[str, Array]:
-  """The raw (unconstrained) meta-parameters: ``inverse(init)`` per name."""
-  dtype = jnp.result_type(float)  # float32, or float64 under x64.
+def init_meta_params(
+    specs: Mapping[str, MetaParam], *, dtype=None
+) -> dict[str, Array]:
+  """The raw (unconstrained) meta-parameters: ``inverse(init)`` per name.
+
+  Args:
+    specs: name → :class:`MetaParam`.
+    dtype: floating dtype of the raw values; default float32, or float64
+      under x64.
+  """
+  dtype = dtype or jnp.result_type(float)
   return {
       name: spec.bijection.inverse(jnp.asarray(spec.init, dtype=dtype))
       for name, spec in specs.items()

@@ -100,6 +100,7 @@ def mlp_init(
     hidden: Sequence[int] = (64, 64),
     out_dim: int = 1,
     init_output: float | Array = 0.0,
+    dtype=None,
 ) -> MLPParams:
   """Parameters of a ReLU MLP that starts exactly at ``init_output``.
 
@@ -116,12 +117,14 @@ def mlp_init(
     out_dim: output dimension.
     init_output: the starting raw output (e.g. the bijection's inverse of
       the starting hyperparameter value).
+    dtype: floating dtype of the parameters (default float32, or float64
+      under x64).
 
   Returns:
     A list of ``(w, b)`` pairs.
   """
   dims = [in_dim, *hidden]
-  dtype = jnp.result_type(float)
+  dtype = dtype or jnp.result_type(float)
   params = []
   keys = jax.random.split(key, len(hidden))
   for i, k in enumerate(keys):

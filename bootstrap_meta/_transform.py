@@ -122,15 +122,24 @@ def _hyperparams(setup: _Setup, meta_params, features) -> dict[str, Array]:
   return constrain(raw, setup.specs)
 
 
-def _init_meta_params(setup: _Setup) -> Any:
-  raw = init_meta_params(setup.specs)
+def _float_dtype(params) -> Any:
+  """The dtype of the first floating leaf of ``params`` (else the default)."""
+  for leaf in jax.tree_util.tree_leaves(params):
+    if jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.floating):
+      return jnp.asarray(leaf).dtype
+  return jnp.result_type(float)
+
+
+def _init_meta_params(setup: _Setup, dtype) -> Any:
+  raw = init_meta_params(setup.specs, dtype=dtype)
   if setup.context is None:
     return raw
   ctx = setup.context
   keys = jax.random.split(jax.random.key(ctx.seed), len(raw))
   return {
       name: _context.mlp_init(key, in_dim=ctx.history * ctx.num_stats,
-                              hidden=tuple(ctx.hidden), init_output=value)
+                              hidden=tuple(ctx.hidden), init_output=value,
+                              dtype=dtype)
       for key, (name, value) in zip(keys, sorted(raw.items()), strict=True)
   }
 
@@ -211,7 +220,7 @@ def _update(updates, state: MetaLearnedState, params, value_fn, loss_fn,
   new_state = MetaLearnedState(
       count=state.count + 1, meta_params=meta_params,
       meta_opt_state=meta_opt_state, inner_opt_state=inner_opt_state,
-      hyperparams=hp, meta_loss=loss,
+      hyperparams=hp, meta_loss=jnp.asarray(loss, state.meta_loss.dtype),
       num_skipped=state.num_skipped + (~finite).astype(jnp.int32),
       num_bad_updates=state.num_bad_updates + (~good).astype(jnp.int32),
       target_opt_state=target_state, context=ctx_state)
@@ -308,10 +317,13 @@ def meta_learned(
                  context, tuple(sorted(learned_loss)))
 
   def init_fn(params) -> MetaLearnedState:
-    meta_params = _init_meta_params(setup)
-    values = constrain(init_meta_params(setup.specs), setup.specs)
+    # Meta-parameters follow the learner's float dtype, so that traced
+    # hyperparameters do not promote the optimiser state (e.g. under x64).
+    dtype = _float_dtype(params)
+    meta_params = _init_meta_params(setup, dtype)
+    values = constrain(init_meta_params(setup.specs, dtype=dtype),
+                       setup.specs)
     target = getattr(base, "target_optimizer", None)
-    dtype = jnp.result_type(float)
     return MetaLearnedState(
         count=jnp.zeros([], jnp.int32), meta_params=meta_params,
         meta_opt_state=meta_optimizer.init(meta_params),
@@ -320,7 +332,8 @@ def meta_learned(
         num_bad_updates=jnp.zeros([], jnp.int32),
         target_opt_state=None if target is None else target.init(params),
         context=None if context is None else _context.context_init(
-            history=context.history, num_stats=context.num_stats))
+            history=context.history, num_stats=context.num_stats,
+            dtype=dtype))
 
   def update_fn(updates, state, params=None, *, value_fn=None, loss_fn=None,
                 context_stats=None, **extra_args):

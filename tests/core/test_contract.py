@@ -249,3 +249,19 @@ def test_non_finite_gradient_never_reaches_the_learner():
   u2, new2 = tx.update(jax.grad(_f)(x), new, x, value_fn=_f)
   assert float(_f(x + u2)) < float(_f(x))
   assert int(new2.num_bad_updates) == 1
+
+
+def test_state_dtypes_stable_under_x64_with_float32_params():
+  """A float32 learner under x64: the scan carry keeps its dtypes."""
+  with jax.enable_x64(True):
+    tx = _adam(bm.BMG(K=1, L=2))
+    x = _x0().astype(jnp.float32)
+    f32 = lambda p: _f(p).astype(jnp.float32)  # noqa: E731
+
+    def body(carry, _):
+      x, s = carry
+      u, s = tx.update(jax.grad(f32)(x), s, x, value_fn=f32)
+      return (optax.apply_updates(x, u), s), None
+
+    (x1, s1), _ = jax.lax.scan(body, (x, tx.init(x)), None, length=3)
+    assert x1.dtype == jnp.float32 and int(s1.count) == 3
