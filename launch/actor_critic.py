@@ -1,0 +1,142 @@
+"""Runs the meta-learned actor-critic agent into a run directory.
+
+Shared by the actor-critic launchers (Two-Colors, POPGym, bandit,
+meta-CartPole): seeds are one vmapped program, training advances in jitted
+chunks of ``log_every`` iterations (:mod:`launch.loop`), and the run
+directory (:mod:`launch.rundir`) gets the config, metrics, TensorBoard
+events, orbax checkpoints, plots and a ``summary.json`` of final and
+lifetime returns per seed.
+
+References:
+  Flennerhag et al, `Bootstrapped Meta-Learning
+  <https://arxiv.org/abs/2109.04504>`_, 2022.
+  Luketina et al, `Meta-Gradients in Non-Stationary Environments
+  <https://proceedings.mlr.press/v199/luketina22a.html>`_, 2022.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from agents.actor_critic.config import ActorCriticConfig
+from agents.actor_critic.training import init_state, iteration, make_agent
+from launch import plots
+from launch.loop import LoopSpec, RunSettings, run_loop
+from launch.rundir import RunDir, config_to_json, default_run_dir
+
+__all__ = ["Reporting", "make_loop_spec", "run_experiment", "summarize",
+           "machine"]
+
+_FINAL_FRACTION = 0.1  # "Final" return: the last 10% of log rows.
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Reporting:
+  """What a launcher reports.
+
+  Attributes:
+    return_key: the metric that is "the return" (``episode_return``, or
+      ``reward_mean`` for a single non-episodic stream).
+    return_label: axis label of the return plot.
+    switch_every: environment steps between task switches (plots).
+  """
+
+  return_key: str = "episode_return"
+  return_label: str = "episodic return"
+  switch_every: int | None = None
+
+
+def make_loop_spec(config: ActorCriticConfig, *,
+                   reporting: Reporting = Reporting(),
+                   place: Callable | None = None) -> LoopSpec:
+  """The vmapped-seed init and chunk functions of an agent config.
+
+  Args:
+    config: the agent.
+    reporting: which metric the progress bar shows.
+    place: optional ``place(state) -> state`` (device placement) applied to
+      the initial state.
+  """
+  agent = make_agent(config)
+
+  def init(keys):
+    state = jax.vmap(lambda k: init_state(k, agent))(keys)
+    return place(state) if place is not None else state
+
+  step = jax.vmap(lambda s: iteration(agent, s))
+
+  def chunk(state, n):
+    state, metrics = jax.lax.scan(lambda s, _: step(s), state, None,
+                                  length=n)
+    return state, jax.tree.map(lambda m: m.T, metrics)  # [n, S] -> [S, n]
+
+  per_iteration = config.env_steps // config.num_updates
+  return LoopSpec(init=init, chunk=chunk, num_iterations=config.num_updates,
+                  env_steps_per_iteration=per_iteration,
+                  progress_key=reporting.return_key)
+
+
+def machine() -> dict[str, Any]:
+  """The machine a run was measured on (for RESULTS.md)."""
+  return {"platform": platform.platform(), "cpus": os.cpu_count(),
+          "devices": [str(d) for d in jax.devices()],
+          "jax": jax.__version__}
+
+
+def summarize(rows: Sequence[Mapping[str, Any]], *, key: str,
+              fraction: float = _FINAL_FRACTION) -> dict[str, list[float]]:
+  """Per-seed final (last ``fraction`` of log rows) and lifetime means."""
+  steps, values = plots.series(rows, key)
+  tail = max(1, int(round(values.shape[1] * fraction)))
+  return {"final": np.nanmean(values[:, -tail:], axis=1).tolist(),
+          "lifetime": np.nanmean(values, axis=1).tolist()}
+
+
+def run_experiment(*, experiment: str, agent: ActorCriticConfig,
+                   settings: RunSettings, reporting: Reporting = Reporting(),
+                   extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+  """Trains ``agent`` into a run directory and returns its summary.
+
+  Args:
+    experiment: the launcher's name (``runs/<experiment>/...``).
+    agent: the agent config (validated already).
+    settings: seeds, logging, checkpointing, resume.
+    reporting: the return metric and the task-switch period for plots.
+    extra: more JSON-ready config saved with the run (e.g. the variant).
+
+  Returns:
+    The summary: ``run_dir``, per-seed ``final`` and ``lifetime`` returns,
+    ``env_steps`` (per seed), ``wall_s``, ``machine``, last ``hp/*`` values.
+  """
+  run_dir = settings.run_dir or default_run_dir(experiment)
+  config = {"experiment": experiment, "agent": config_to_json(agent),
+            "run": settings.identity(), "extra": dict(extra or {})}
+  run = RunDir(run_dir, config=config, resume=settings.resume)
+  redraw = lambda r: plots.plot_run(  # noqa: E731
+      str(r.path), return_key=reporting.return_key,
+      return_label=reporting.return_label,
+      switch_every=reporting.switch_every)
+  spec = dataclasses.replace(make_loop_spec(agent, reporting=reporting),
+                             on_checkpoint=redraw)
+  try:
+    _, wall = run_loop(spec, run=run, settings=settings)
+    rows = run.rows
+    summary = {"run_dir": run_dir, "experiment": experiment,
+               "return_key": reporting.return_key,
+               **summarize(rows, key=reporting.return_key),
+               "num_seeds": settings.num_seeds, "env_steps": agent.env_steps,
+               "wall_s": wall, "machine": machine(),
+               **{k: float(np.mean([r[k] for r in rows if r["iteration"]
+                                    == rows[-1]["iteration"]]))
+                  for k in rows[-1] if k.startswith("hp/")}}
+    run.write_json("summary.json", summary)
+  finally:
+    run.close()
+  return summary

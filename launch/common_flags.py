@@ -1,0 +1,70 @@
+"""Flags shared by every launcher: run directory, seeds, logging, resume.
+
+Each launcher imports this module and calls :func:`run_settings` inside its
+``build_config()``; the flags are read there, never at import time. The
+multi-host flags call ``jax.distributed.initialize`` only when given.
+"""
+
+from __future__ import annotations
+
+from absl import flags
+
+from launch.loop import RunSettings
+
+__all__ = ["initialize_distributed", "run_settings"]
+
+# Launchers are imported side by side by the tests: allow_override lets two
+# of them define the same flag name without absl's DuplicateFlagError.
+_KW = dict(allow_override=True)
+
+RUN_DIR = flags.DEFINE_string(
+    "run_dir", "", "Run directory (default runs/<experiment>/<timestamp>).",
+    **_KW)
+SEED = flags.DEFINE_integer("seed", 0, "Base random seed.", **_KW)
+NUM_SEEDS = flags.DEFINE_integer(
+    "num_seeds", 1, "Seeds trained together (one vmapped program).", **_KW)
+LOG_EVERY = flags.DEFINE_integer(
+    "log_every", 10, "Iterations between metric rows.", **_KW)
+CHECKPOINT_EVERY = flags.DEFINE_integer(
+    "checkpoint_every", 200, "Iterations between checkpoints (0: at the "
+    "end only).", **_KW)
+RESUME = flags.DEFINE_bool(
+    "resume", False, "Continue the run in --run_dir from its last "
+    "checkpoint.", **_KW)
+PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.", **_KW)
+DATA_PARALLEL = flags.DEFINE_bool(
+    "data_parallel", False, "Shard seeds (or environments) over all "
+    "devices with jax.sharding.", **_KW)
+COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", "", "Multi-host: host:port of process 0 "
+    "(enables jax.distributed).", **_KW)
+NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", 1, "Multi-host: number of processes.", **_KW)
+PROCESS_ID = flags.DEFINE_integer(
+    "process_id", 0, "Multi-host: this process's index.", **_KW)
+
+
+def run_settings() -> RunSettings:
+  """Reads the shared flags into a validated :class:`RunSettings`."""
+  return RunSettings(
+      run_dir=RUN_DIR.value, seed=SEED.value, num_seeds=NUM_SEEDS.value,
+      log_every=LOG_EVERY.value, checkpoint_every=CHECKPOINT_EVERY.value,
+      resume=RESUME.value, progress=PROGRESS.value,
+      data_parallel=DATA_PARALLEL.value)
+
+
+def initialize_distributed() -> bool:
+  """Calls ``jax.distributed.initialize`` if ``--coordinator_address`` is
+  set; returns whether it did. Validates the flags first."""
+  if not COORDINATOR.value:
+    return False
+  if NUM_PROCESSES.value < 1 or not 0 <= PROCESS_ID.value < NUM_PROCESSES.value:
+    raise ValueError(
+        f"Need 0 <= --process_id < --num_processes, got "
+        f"{PROCESS_ID.value} and {NUM_PROCESSES.value}.")
+  import jax
+
+  jax.distributed.initialize(coordinator_address=COORDINATOR.value,
+                             num_processes=NUM_PROCESSES.value,
+                             process_id=PROCESS_ID.value)
+  return True

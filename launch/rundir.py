@@ -1,0 +1,262 @@
+"""Run directories: config, metrics, TensorBoard, checkpoints, resume.
+
+Every launcher writes one directory per run::
+
+  <run_dir>/config.json      the resolved experiment config
+  <run_dir>/metrics.jsonl    one row per (log step, seed)
+  <run_dir>/metrics.csv      the same rows as CSV
+  <run_dir>/tb/              TensorBoard event files (seed means)
+  <run_dir>/checkpoints/<i>/ orbax-checkpoint steps (state + config)
+  <run_dir>/summary.json     final / lifetime returns per seed, wall time
+  <run_dir>/*.png            plots
+
+Checkpoints are written by orbax-checkpoint, which writes into a temporary
+directory and renames it when complete, so a process killed mid-write leaves
+the previous checkpoint intact. Resuming restores the newest checkpoint,
+drops the metric rows logged after it (they are recomputed identically,
+because the whole training state, keys included, is checkpointed) and
+refuses a config that differs from the saved one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pathlib
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = ["RunDir", "config_to_json", "default_run_dir"]
+
+
+def config_to_json(config: Any) -> Any:
+  """A JSON-ready copy of a (nested) frozen dataclass config."""
+  import dataclasses
+
+  if dataclasses.is_dataclass(config):
+    return {f.name: config_to_json(getattr(config, f.name))
+            for f in dataclasses.fields(config)}
+  if isinstance(config, (tuple, list)):
+    return [config_to_json(c) for c in config]
+  if isinstance(config, Mapping):
+    return {str(k): config_to_json(v) for k, v in config.items()}
+  return config
+
+
+def default_run_dir(experiment: str) -> str:
+  """``runs/<experiment>/<UTC timestamp>`` under the working directory."""
+  stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+  return os.path.join("runs", experiment, stamp)
+
+
+def _diff(saved: Any, new: Any, prefix: str = "") -> list[str]:
+  if isinstance(saved, dict) and isinstance(new, dict):
+    out = []
+    for key in sorted(set(saved) | set(new)):
+      out += _diff(saved.get(key), new.get(key), f"{prefix}{key}.")
+    return out
+  return [] if saved == new else [f"{prefix[:-1]}: {saved!r} -> {new!r}"]
+
+
+def _is_key(leaf) -> bool:
+  return hasattr(leaf, "dtype") and jax.dtypes.issubdtype(
+      leaf.dtype, jax.dtypes.prng_key)
+
+
+def _to_saveable(state) -> dict[str, np.ndarray]:
+  leaves = jax.tree.leaves(state)
+  return {f"{i:05d}": np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+          for i, x in enumerate(leaves)}
+
+
+def _from_saved(saved: Mapping[str, np.ndarray], template):
+  leaves, treedef = jax.tree.flatten(template)
+  if len(saved) != len(leaves):
+    raise ValueError(f"Checkpoint has {len(saved)} arrays, the state has "
+                     f"{len(leaves)}: the config does not match the run.")
+  out = []
+  for i, ref in enumerate(leaves):
+    value = saved[f"{i:05d}"]
+    if _is_key(ref):
+      value = jax.random.wrap_key_data(value, impl=jax.random.key_impl(ref))
+    elif np.shape(value) != np.shape(ref):
+      raise ValueError(f"Checkpoint array {i} has shape {np.shape(value)}, "
+                       f"the state expects {np.shape(ref)}.")
+    out.append(value)
+  return jax.tree.unflatten(treedef, out)
+
+
+class RunDir:
+  """One run's directory: config, metric rows, TensorBoard and checkpoints.
+
+  Args:
+    path: the directory (created if missing).
+    config: the run's JSON-ready config (see :func:`config_to_json`).
+    resume: continue the run in ``path``. Without it, ``path`` must not hold
+      a run already (so nothing is overwritten by accident).
+    max_to_keep: checkpoints kept.
+  """
+
+  def __init__(self, path: str, *, config: Mapping[str, Any],
+               resume: bool = False, max_to_keep: int = 2):
+    self.path = pathlib.Path(path)
+    self.config = dict(config)
+    self._check_and_write_config(resume)
+    self._rows: list[dict[str, Any]] = self._read_rows() if resume else []
+    self._manager = None
+    self._max_to_keep = max_to_keep
+    self._writer = None
+
+  def _check_and_write_config(self, resume: bool) -> None:
+    config_path = self.path / "config.json"
+    if config_path.exists() and not resume:
+      raise ValueError(f"{self.path} already holds a run; pass --resume to "
+                       "continue it, or choose another --run_dir.")
+    if resume and not config_path.exists():
+      raise ValueError(f"Nothing to resume: {config_path} does not exist.")
+    if resume:
+      saved = json.loads(config_path.read_text())
+      diff = _diff(saved, self.config)
+      if diff:
+        raise ValueError("Cannot resume with a different config; changed: "
+                         + "; ".join(diff))
+      return
+    self.path.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(json.dumps(self.config, indent=2, sort_keys=True))
+
+  # --- checkpoints -------------------------------------------------------
+  @property
+  def manager(self):
+    """The orbax ``CheckpointManager`` (created on first use)."""
+    if self._manager is None:
+      import orbax.checkpoint as ocp
+
+      options = ocp.CheckpointManagerOptions(
+          max_to_keep=self._max_to_keep, create=True,
+          enable_async_checkpointing=False)
+      self._manager = ocp.CheckpointManager(
+          (self.path / "checkpoints").absolute(), options=options,
+          item_names=("state", "config"))
+    return self._manager
+
+  def save(self, iteration: int, state) -> None:
+    """Checkpoints ``state`` (any pytree; typed keys allowed) atomically."""
+    import orbax.checkpoint as ocp
+
+    args = ocp.args.Composite(
+        state=ocp.args.StandardSave(_to_saveable(state)),
+        config=ocp.args.JsonSave(self.config))
+    self.manager.save(iteration, args=args, force=True)
+    self.manager.wait_until_finished()
+
+  def latest(self) -> int | None:
+    """Iteration of the newest complete checkpoint, or ``None``."""
+    return self.manager.latest_step()
+
+  def restore(self, template) -> tuple[int, Any]:
+    """``(iteration, state)`` of the newest checkpoint, shaped as template.
+
+    Raises:
+      ValueError: no checkpoint, or one saved with another config or shape.
+    """
+    import orbax.checkpoint as ocp
+
+    step = self.latest()
+    if step is None:
+      raise ValueError(f"No checkpoint in {self.path / 'checkpoints'}.")
+    target = _to_saveable(template)
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(target),
+        config=ocp.args.JsonRestore()))
+    diff = _diff(dict(restored["config"]), self.config)
+    if diff:
+      raise ValueError("Checkpoint was written with another config; "
+                       "changed: " + "; ".join(diff))
+    return int(step), _from_saved(restored["state"], template)
+
+  # --- metrics -----------------------------------------------------------
+  @property
+  def rows(self) -> list[dict[str, Any]]:
+    """Metric rows logged so far (after a resume: those up to the resumed
+    checkpoint)."""
+    return list(self._rows)
+
+  def _read_rows(self) -> list[dict[str, Any]]:
+    path = self.path / "metrics.jsonl"
+    if not path.exists():
+      return []
+    return [json.loads(line) for line in path.read_text().splitlines()
+            if line.strip()]
+
+  def truncate(self, iteration: int) -> None:
+    """Drops rows logged after ``iteration`` and rewrites the files."""
+    self._rows = [r for r in self._rows if r["iteration"] <= iteration]
+    self._rewrite()
+
+  def _rewrite(self) -> None:
+    tmp = self.path / "metrics.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in self._rows))
+    os.replace(tmp, self.path / "metrics.jsonl")
+    self._write_csv()
+
+  def _write_csv(self) -> None:
+    columns: list[str] = []
+    for row in self._rows:
+      columns += [c for c in row if c not in columns]
+    tmp = self.path / "metrics.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+      writer = csv.DictWriter(f, fieldnames=columns)
+      writer.writeheader()
+      writer.writerows(self._rows)
+    os.replace(tmp, self.path / "metrics.csv")
+
+  def log(self, rows: Sequence[Mapping[str, Any]], *, step: int) -> None:
+    """Appends rows (one per seed) and their seed mean to TensorBoard."""
+    rows = [{k: _plain(v) for k, v in r.items()} for r in rows]
+    self._rows += rows
+    with open(self.path / "metrics.jsonl", "a") as f:
+      f.writelines(json.dumps(r) + "\n" for r in rows)
+    self._write_csv()
+    writer = self.tensorboard(step)
+    for key in rows[0]:
+      values = [r[key] for r in rows if isinstance(r.get(key), float)]
+      if values and key not in ("wall_s",):
+        writer.add_scalar(key, float(np.mean(values)), step)
+    writer.flush()
+
+  def tensorboard(self, purge_step: int | None = None):
+    """The TensorBoard writer (``tb/``); a resumed run purges later steps."""
+    if self._writer is None:
+      from tensorboardX import SummaryWriter
+
+      self._writer = SummaryWriter(logdir=str(self.path / "tb"),
+                                   purge_step=purge_step)
+    return self._writer
+
+  def write_json(self, name: str, payload: Mapping[str, Any]) -> None:
+    """Writes ``<run_dir>/<name>`` atomically."""
+    tmp = self.path / (name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    os.replace(tmp, self.path / name)
+
+  def close(self) -> None:
+    """Flushes and closes the writer and the checkpoint manager."""
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
+    if self._manager is not None:
+      self._manager.close()
+      self._manager = None
+
+
+def _plain(value):
+  if isinstance(value, (np.generic, np.ndarray)):
+    value = value.item() if np.ndim(value) == 0 else value.tolist()
+  if isinstance(value, float) and not np.isfinite(value):
+    return None if np.isnan(value) else float(np.sign(value) * 1e308)
+  return value
