@@ -62,13 +62,12 @@ def make_loop_spec(config: ActorCriticConfig, *,
     config: the agent.
     reporting: which metric the progress bar shows.
     place: optional ``place(state) -> state`` (device placement) applied to
-      the initial state.
+      fresh and restored states.
   """
   agent = make_agent(config)
 
   def init(keys):
-    state = jax.vmap(lambda k: init_state(k, agent))(keys)
-    return place(state) if place is not None else state
+    return jax.vmap(lambda k: init_state(k, agent))(keys)
 
   step = jax.vmap(lambda s: iteration(agent, s))
 
@@ -80,7 +79,7 @@ def make_loop_spec(config: ActorCriticConfig, *,
   per_iteration = config.env_steps // config.num_updates
   return LoopSpec(init=init, chunk=chunk, num_iterations=config.num_updates,
                   env_steps_per_iteration=per_iteration,
-                  progress_key=reporting.return_key)
+                  progress_key=reporting.return_key, place=place)
 
 
 def machine() -> dict[str, Any]:

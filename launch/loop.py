@@ -83,6 +83,8 @@ class LoopSpec:
     progress_key: metric shown next to the progress bar.
     on_checkpoint: called with the run directory after each checkpoint
       (e.g. to redraw plots).
+    place: ``place(state) -> state`` puts a fresh or restored state on the
+      devices (e.g. sharded over a mesh); identity by default.
   """
 
   init: Callable
@@ -92,6 +94,7 @@ class LoopSpec:
   reduce: Callable | None = None
   progress_key: str | None = None
   on_checkpoint: Callable[[RunDir], None] | None = None
+  place: Callable | None = None
 
 
 def reduce_chunk(metrics: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -138,14 +141,14 @@ def _rows(metrics, done, spec, settings, wall) -> list[dict[str, Any]]:
 
 
 def _start(run: RunDir, spec: LoopSpec, keys, settings: RunSettings):
-  init = jax.jit(spec.init)
-  state = init(keys)
+  place = spec.place or (lambda s: s)
+  state = place(jax.jit(spec.init)(keys))
   if not settings.resume or run.latest() is None:
     return 0, state, 0.0
   done, state = run.restore(state)
   run.truncate(done)
   rows = run.rows
-  return done, state, (rows[-1]["wall_s"] if rows else 0.0)
+  return done, place(state), (rows[-1]["wall_s"] if rows else 0.0)
 
 
 def run_loop(spec: LoopSpec, *, run: RunDir,
