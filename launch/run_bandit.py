@@ -1,0 +1,216 @@
+r"""V5: a contextual entropy weight on the switching Bernoulli bandit.
+
+The actor-critic agent (memoryless MLP core) plays
+:class:`tasks.bandits.SwitchingBandit` (two arms paying 1 with probability
+0.9 and 0.1; the best arm changes every ``P = 2,000`` steps of each
+environment). Its entropy weight is either fixed, or meta-learned online by
+MG or BMG, as one learned scalar (``--context=none``) or as a function
+``g_ω(sg(c))`` of a context ``c`` of the last ``H`` updates' statistics
+(``--context=reward``: rollout reward means; ``--context=rich``: reward,
+value and TD-error mean and std), as in Luketina et al. The return is the
+mean reward per step; task switches are marked in the plots.
+
+Command (the variant reported in RESULTS.md; a few minutes of CPU)::
+
+  python -m launch.run_bandit --method=bmg --context=rich --num_seeds=5 \
+      --run_dir=/work/runs/bandit/bmg-rich-s0-4
+
+Other variants: ``--method=fixed --entropy_weight=0.01``,
+``--method=mg --context=none``, ``--method=bmg --context=none``.
+
+References:
+  Luketina et al, `Meta-Gradients in Non-Stationary Environments
+  <https://proceedings.mlr.press/v199/luketina22a.html>`_, 2022.
+  Flennerhag et al, `Bootstrapped Meta-Learning
+  <https://arxiv.org/abs/2109.04504>`_, 2022.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from absl import app, flags
+
+from agents.actor_critic.config import ActorCriticConfig
+from launch import common_flags
+from launch.actor_critic import Reporting, run_experiment
+from launch.loop import RunSettings
+
+_KW = dict(allow_override=True)
+
+METHODS = ("fixed", "mg", "bmg")
+CONTEXTS = ("none", "reward", "rich")
+
+METHOD = flags.DEFINE_string(
+    "method", "bmg", f"Entropy weight: one of {METHODS}.", **_KW)
+CONTEXT = flags.DEFINE_string(
+    "context", "rich", f"Context of the learned entropy weight: one of "
+    f"{CONTEXTS} ('none' for a single learned scalar).", **_KW)
+STEPS = flags.DEFINE_integer(
+    "steps", 320_000, "Environment steps per seed (all environments).", **_KW)
+NUM_ENVS = flags.DEFINE_integer(
+    "num_envs", 8, "Parallel bandit streams per seed.", **_KW)
+UNROLL = flags.DEFINE_integer("unroll_length", 16, "Rollout length T.", **_KW)
+WIDTH = flags.DEFINE_integer("width", 32, "MLP width (2 layers).", **_KW)
+LEARNING_RATE = flags.DEFINE_float(
+    "learning_rate", 3e-3, "Inner Adam step size.", **_KW)
+ENTROPY_WEIGHT = flags.DEFINE_float(
+    "entropy_weight", 0.1, "Entropy weight (fixed value, or the learned "
+    "one's initial value).", **_KW)
+META_LEARNING_RATE = flags.DEFINE_float(
+    "meta_learning_rate", 1e-3, "Meta-Adam step size.", **_KW)
+K_STEPS = flags.DEFINE_integer("K", 1, "MG/BMG differentiable steps.", **_KW)
+L_STEPS = flags.DEFINE_integer("L", 2, "BMG target length.", **_KW)
+HISTORY = flags.DEFINE_integer(
+    "context_history", 20, "H: updates of statistics in the context.", **_KW)
+OUTER_ENTROPY = flags.DEFINE_float(
+    "outer_entropy_weight", 0.0, "MG: entropy weight of the outer "
+    "objective.", **_KW)
+
+#: Arm switch period of the registered SwitchingBandit (per environment).
+SWITCH_PERIOD = 2_000
+_TASK = "SwitchingBandit"
+_DISCOUNT = 0.0  # A bandit: the advantage is r - v.
+
+
+def _has_context_stats() -> bool:
+  return any(f.name == "context_stats"
+             for f in dataclasses.fields(ActorCriticConfig))
+
+
+def _context_kwargs(context: str) -> dict[str, Any]:
+  """ActorCriticConfig fields for a context kind (validated)."""
+  if context == "none":
+    return {}
+  if _has_context_stats():
+    return {"context": True, "context_stats": context}
+  if context == "reward":
+    raise ValueError(
+        "--context=reward needs ActorCriticConfig.context_stats, which this "
+        "checkout does not have yet; valid choices now: ('none', 'rich').")
+  return {"context": True}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BanditConfig:
+  """A V5 run: the agent, how it runs, and its variant label.
+
+  Attributes:
+    agent: the actor-critic config (task ``SwitchingBandit``, MLP core).
+    settings: seeds, run directory, logging, resume.
+    variant: the label RESULTS.md groups seeds by (``bmg-rich``, ...).
+  """
+
+  agent: ActorCriticConfig
+  settings: RunSettings
+  variant: str
+
+  def __post_init__(self):
+    if self.agent.task != _TASK:
+      raise ValueError(f"The bandit launcher runs task {_TASK!r}, got "
+                       f"{self.agent.task!r}.")
+    if not self.variant:
+      raise ValueError("variant must be a non-empty label.")
+
+
+def make_agent_config(*, method: str, context: str, steps: int,
+                      num_envs: int = 8, unroll_length: int = 16,
+                      width: int = 32, learning_rate: float = 3e-3,
+                      entropy_weight: float = 0.1,
+                      meta_learning_rate: float = 1e-3, K: int = 1,
+                      L: int = 2, context_history: int = 20,
+                      outer_entropy_weight: float = 0.0
+                      ) -> ActorCriticConfig:
+  """The agent of one variant, sized to about ``steps`` environment steps.
+
+  Raises:
+    ValueError: unknown method or context, context with a fixed entropy
+      weight, or a non-positive budget; the message lists valid choices.
+  """
+  if method not in METHODS:
+    raise ValueError(f"Unknown method {method!r}; valid: {METHODS}.")
+  if context not in CONTEXTS:
+    raise ValueError(f"Unknown context {context!r}; valid: {CONTEXTS}.")
+  if method == "fixed" and context != "none":
+    raise ValueError("A fixed entropy weight has no context: use "
+                     "--context=none with --method=fixed, or a method from "
+                     "('mg', 'bmg').")
+  if steps < 1:
+    raise ValueError(f"--steps must be >= 1, got {steps}.")
+  learned = () if method == "fixed" else ("entropy_weight",)
+  agent = ActorCriticConfig(
+      task=_TASK, core="mlp", width=width, num_envs=num_envs,
+      unroll_length=unroll_length, learning_rate=learning_rate,
+      discount=_DISCOUNT, lambda_=0.0, entropy_weight=entropy_weight,
+      learned=learned, method="none" if method == "fixed" else method,
+      K=K, L=L if method == "bmg" else 1,
+      meta_learning_rate=meta_learning_rate, outer_discount=_DISCOUNT,
+      outer_lambda=0.0, outer_entropy_weight=outer_entropy_weight,
+      context_history=context_history, **_context_kwargs(context))
+  per = agent.rollouts_per_iteration * unroll_length * num_envs
+  return dataclasses.replace(agent, num_updates=max(1, steps // per))
+
+
+def variant_label(*, method: str, context: str,
+                  entropy_weight: float) -> str:
+  """``fixed-ent0.01``, ``bmg-none``, ``mg-reward``, ``bmg-rich``, ..."""
+  if method == "fixed":
+    return f"fixed-ent{entropy_weight:g}"
+  return f"{method}-{context}"
+
+
+def build_config() -> BanditConfig:
+  """Reads the flags into a validated :class:`BanditConfig` (no compute)."""
+  method, context = METHOD.value, CONTEXT.value
+  agent = make_agent_config(
+      method=method, context=context, steps=STEPS.value,
+      num_envs=NUM_ENVS.value, unroll_length=UNROLL.value,
+      width=WIDTH.value, learning_rate=LEARNING_RATE.value,
+      entropy_weight=ENTROPY_WEIGHT.value,
+      meta_learning_rate=META_LEARNING_RATE.value, K=K_STEPS.value,
+      L=L_STEPS.value, context_history=HISTORY.value,
+      outer_entropy_weight=OUTER_ENTROPY.value)
+  return BanditConfig(
+      agent=agent, settings=common_flags.run_settings(),
+      variant=variant_label(method=method, context=context,
+                            entropy_weight=ENTROPY_WEIGHT.value))
+
+
+def reporting(config: BanditConfig) -> Reporting:
+  """Reward per step; switches every ``P × num_envs`` environment steps."""
+  return Reporting(return_key="reward_mean", return_label="reward per step",
+                   switch_every=SWITCH_PERIOD * config.agent.num_envs)
+
+
+def run(*, config: BanditConfig) -> dict[str, Any]:
+  """Trains every seed of ``config`` into its run directory.
+
+  Returns:
+    The summary of :func:`launch.actor_critic.run_experiment` (per-seed
+    final and lifetime reward per step, env steps, wall time, machine).
+  """
+  return run_experiment(
+      experiment="bandit", agent=config.agent, settings=config.settings,
+      reporting=reporting(config),
+      extra={"variant": config.variant, "switch_period": SWITCH_PERIOD})
+
+
+def main(argv):
+  """Runs V5 from the flags and prints where the results are."""
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  common_flags.initialize_distributed()
+  config = build_config()
+  summary = run(config=config)
+  path = summary["run_dir"]
+  print(f"variant {config.variant}: final reward/step "
+        f"{summary['final']}, lifetime {summary['lifetime']}")
+  print(f"run dir: {path}\nplots: {os.path.join(path, 'returns.png')}, "
+        f"{os.path.join(path, 'hyperparams.png')}\nmetrics: "
+        f"{os.path.join(path, 'metrics.csv')}")
+
+
+if __name__ == "__main__":
+  app.run(main)
