@@ -21,6 +21,7 @@ from agents.cores import CORE_NAMES
 
 __all__ = [
     "ActorCriticConfig",
+    "CONTEXT_STATS",
     "CONTINUE_FROM",
     "LEARNABLE",
     "LOSSES",
@@ -30,6 +31,9 @@ __all__ = [
 METHODS: tuple[str, ...] = ("none", "mg", "bmg")
 LOSSES: tuple[str, ...] = ("a2c", "ppo")
 CONTINUE_FROM: tuple[str, ...] = ("K+L-1", "K")
+#: Context kinds (Luketina et al., Table 1/5): the rollout-mean reward only,
+#: or reward, value and TD-error mean and std.
+CONTEXT_STATS: tuple[str, ...] = ("reward", "rich")
 #: Hyperparameters that may be meta-learned (the keys of the hyperparameter
 #: dict that the losses and the inner optimiser read).
 LEARNABLE: tuple[str, ...] = (
@@ -86,7 +90,10 @@ class ActorCriticConfig:
     outer_lambda: λ of the outer objective's returns.
     outer_entropy_weight: entropy weight in the outer objective.
     context: meta-parameters are ``g_ω(c)`` of a context of per-update
-      statistics (reward, value and TD-error mean/std).
+      statistics (which ones: :attr:`context_stats`).
+    context_stats: ``"rich"`` (reward, value and TD-error mean and std, 6
+      per update) or ``"reward"`` (the rollout-mean reward only, 1 per
+      update), Luketina et al., Table 5.
     context_history: H, updates of statistics in the context.
     context_hidden: hidden width of each context MLP.
   """
@@ -120,6 +127,7 @@ class ActorCriticConfig:
   outer_lambda: float = 0.95
   outer_entropy_weight: float = 0.0
   context: bool = False
+  context_stats: str = "rich"
   context_history: int = 4
   context_hidden: int = 32
 
@@ -128,6 +136,7 @@ class ActorCriticConfig:
     _check_choice("method", self.method, METHODS)
     _check_choice("loss", self.loss, LOSSES)
     _check_choice("continue_from", self.continue_from, CONTINUE_FROM)
+    _check_choice("context_stats", self.context_stats, CONTEXT_STATS)
     object.__setattr__(self, "learned", tuple(self.learned))
     for name in self.learned:
       _check_choice("learned hyperparameter", name, LEARNABLE)

@@ -4,7 +4,13 @@ Learned hyperparameters are stored unconstrained and mapped by a bijection:
 sigmoid for the entropy weight and λ, an affine sigmoid into (0.9, 1) for γ,
 ``exp`` for the learning rate and the value weight. With a context, each is
 ``bijection(g_ω(sg(c)))`` of an MLP of the tanh-normalised history of
-per-update statistics (reward, value and TD-error mean and std).
+per-update statistics: the rollout-mean reward only (``context_stats =
+"reward"``) or reward, value and TD-error mean and std (``"rich"``).
+
+The context tracker always records all :data:`NUM_STATS` statistics (one
+tracker layout for every kind); :func:`select_context` keeps the columns of
+the configured kind, so the reward-only MLP reads ``H`` inputs: the
+tanh-normalised history of rollout-mean rewards, newest first.
 
 References:
   Luketina et al, `Meta-Gradients in Non-Stationary Environments
@@ -24,11 +30,41 @@ from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.types import Array, MetaParams, PRNGKey
 
 __all__ = [
-    "NUM_STATS", "init_meta_params", "make_hyperparams_fn",
-    "meta_param_specs", "trajectory_stats",
+    "CONTEXT_COLUMNS", "NUM_STATS", "context_dim", "init_meta_params",
+    "make_hyperparams_fn", "meta_param_specs", "select_context",
+    "trajectory_stats",
 ]
 
 NUM_STATS = 6  # Reward, value and TD-error mean and std (Luketina, Table 5).
+#: Columns of :func:`trajectory_stats` that each context kind reads
+#: (``len`` is the number of statistics per update of that kind).
+CONTEXT_COLUMNS: dict[str, tuple[int, ...]] = {
+    "reward": (0,),  # Rollout-mean reward.
+    "rich": tuple(range(NUM_STATS)),
+}
+
+
+def context_dim(config: ActorCriticConfig) -> int:
+  """Input size of the context MLP: ``H`` × statistics of the kind."""
+  return config.context_history * len(CONTEXT_COLUMNS[config.context_stats])
+
+
+def select_context(config: ActorCriticConfig, features: Array) -> Array:
+  """The context of the configured kind from the tracker's features.
+
+  Args:
+    config: reads ``context_history`` and ``context_stats``.
+    features: ``[H * NUM_STATS]``, ``bootstrap_meta.context_features`` of a
+      tracker of :func:`trajectory_stats` (newest update first).
+
+  Returns:
+    ``[context_dim(config)]``, update-major (``[H, S]`` flattened).
+  """
+  columns = CONTEXT_COLUMNS[config.context_stats]
+  if len(columns) == NUM_STATS:
+    return features
+  history = features.reshape(config.context_history, NUM_STATS)
+  return history[:, jnp.asarray(columns)].reshape(-1)
 
 
 def meta_param_specs(config: ActorCriticConfig) -> dict[str, bm.MetaParam]:
@@ -51,7 +87,7 @@ def init_meta_params(key: PRNGKey, config: ActorCriticConfig) -> MetaParams:
   keys = jax.random.split(key, max(len(raw), 1))
   hidden = (config.context_hidden,) * 2
   return {
-      name: bm.mlp_init(k, in_dim=config.context_history * NUM_STATS,
+      name: bm.mlp_init(k, in_dim=context_dim(config),
                         hidden=hidden, init_output=raw[name])
       for k, name in zip(keys, sorted(raw), strict=False)
   }
@@ -60,8 +96,9 @@ def init_meta_params(key: PRNGKey, config: ActorCriticConfig) -> MetaParams:
 def make_hyperparams_fn(config: ActorCriticConfig) -> Callable:
   """``hyperparams(meta_params, features) -> dict`` of all five values.
 
-  Learned values are ``bijection(w)`` or ``bijection(g_ω(features))``; the
-  others are the config's fixed values.
+  Learned values are ``bijection(w)`` or ``bijection(g_ω(c))`` with ``c =
+  select_context(config, features)`` (``features``: the tracker's full
+  ``[H * NUM_STATS]`` vector); the others are the config's fixed values.
   """
   specs = meta_param_specs(config)
   fixed = {n: getattr(config, n) for n in
@@ -70,7 +107,8 @@ def make_hyperparams_fn(config: ActorCriticConfig) -> Callable:
 
   def hyperparams(meta_params, features=None):
     if config.context:
-      raw = {n: bm.mlp_apply(meta_params[n], features)[0] for n in specs}
+      c = select_context(config, features)
+      raw = {n: bm.mlp_apply(meta_params[n], c)[0] for n in specs}
     else:
       raw = meta_params
     return {**fixed, **bm.constrain(raw, specs)}
