@@ -1,0 +1,95 @@
+"""RESULTS.md generator on synthetic run directories; the 95% Student-t
+intervals are computed by hand (t_{0.975, 2} = 4.302653, from the t table).
+"""
+
+import json
+import math
+
+import pytest
+
+from launch import results
+
+_T2 = 4.302652729749464  # t_{0.975} with 2 degrees of freedom.
+
+
+def _run_dir(path, *, experiment, variant, summary, seed=0):
+  path.mkdir(parents=True)
+  config = {"experiment": experiment, "run": {"seed": seed},
+            "extra": {"variant": variant}}
+  (path / "config.json").write_text(json.dumps(config))
+  (path / "summary.json").write_text(json.dumps(
+      {"experiment": experiment, "return_key": "reward_mean",
+       "env_steps": 768000, "wall_s": 10.0,
+       "machine": {"cpus": 2, "platform": "Linux-test"}, **summary}))
+  (path / "returns.png").write_bytes(b"png:" + variant.encode())
+
+
+def test_t_interval_by_hand():
+  mean, half, n = results.t_interval([1.0, 2.0, 3.0])
+  # s = 1, so half = t · 1 / √3.
+  assert (mean, n) == (2.0, 3)
+  assert half == pytest.approx(_T2 / math.sqrt(3), rel=1e-9)
+  mean, half, n = results.t_interval([0.4, None, 0.5, 0.9, float("nan")])
+  assert (mean, n) == (pytest.approx(0.6), 3)
+  # s² = (0.04 + 0.01 + 0.09) / 2 = 0.07.
+  assert half == pytest.approx(_T2 * math.sqrt(0.07 / 3), rel=1e-9)
+  assert math.isnan(results.t_interval([0.3])[1])
+  assert results.t_interval([])[2] == 0
+
+
+def test_results_md_pools_seeds_copies_plots_and_notes(tmp_path):
+  runs = tmp_path / "runs"
+  # One variant split over two run dirs (seeds pooled), one in a single dir.
+  _run_dir(runs / "bandit" / "bmg-rich-s0-1", experiment="bandit",
+           variant="bmg-rich", summary={"final": [0.5, 0.6],
+                                        "lifetime": [0.7, 0.8],
+                                        "hp/entropy_weight": 0.2})
+  _run_dir(runs / "bandit" / "bmg-rich-s2", experiment="bandit",
+           variant="bmg-rich", seed=2,
+           summary={"final": [0.7], "lifetime": [0.9],
+                    "hp/entropy_weight": 0.4})
+  _run_dir(runs / "bandit" / "fixed", experiment="bandit", variant="fixed",
+           summary={"final": [0.4, 0.5, 0.9], "lifetime": [0.1, 0.2, 0.3]})
+  _run_dir(runs / "convex" / "x", experiment="convex",
+           variant="optimistic-vs-plain",
+           summary={"table": [dict(problem="quadratic", beta_scale=1.0,
+                                   mu=0.97, hint=1.0, plain=625,
+                                   optimistic=420, speedup=625 / 420,
+                                   passed=True),
+                              dict(problem="quadratic", beta_scale=1.0,
+                                   mu=0.99, hint="mu", plain=None,
+                                   optimistic=1010, speedup=3000 / 1010,
+                                   passed=True)],
+                    "passed": 2, "total": 2})
+  (runs / "bandit" / "incomplete").mkdir()  # No JSON files: skipped.
+  notes = tmp_path / "repo" / "results" / "notes"
+  notes.mkdir(parents=True)
+  (notes / "bandit.md").write_text("We tried *three* meta learning rates.\n")
+  out = tmp_path / "repo" / "RESULTS.md"
+  text = results.write_results(runs, out)
+  assert out.read_text() == text
+  # bmg-rich pooled: final [0.5, 0.6, 0.7] (s = 0.1), lifetime [.7, .8, .9].
+  half = _T2 * 0.1 / math.sqrt(3)
+  row = f"| bmg-rich | 3 | 0.600 ± {half:.3f} | 0.800 ± {half:.3f} |"
+  assert row in text
+  assert "entropy_weight=0.3" in text  # Mean of the two run dirs' hp.
+  half_fixed = _T2 * math.sqrt(0.07 / 3)
+  assert f"| fixed | 3 | 0.600 ± {half_fixed:.3f} | 0.200 ± {half:.3f} |" \
+      in text
+  assert text.index("| bmg-rich |") < text.index("| fixed |")  # By lifetime.
+  assert "768,000" in text and "2 CPUs, Linux-test" in text
+  assert "context > no context" in text  # V5's expected direction.
+  assert "We tried *three* meta learning rates." in text
+  # Plots copied into results/<experiment>/ and linked relative to out.
+  copied = tmp_path / "repo" / "results" / "bandit" / "fixed-returns.png"
+  assert copied.read_bytes() == b"png:fixed"
+  assert "(results/bandit/fixed-returns.png)" in text
+  # Convex: the iteration-count table, a miss shown as a dash.
+  assert "| quadratic | 1 | 0.97 | 1.0 | 625 | 420 | 1.49 | yes |" in text
+  assert "| quadratic | 1 | 0.99 | mu | — | 1010 | 2.97 | yes |" in text
+  assert text.index("## bandit") < text.index("## convex")
+
+
+def test_no_runs_raises(tmp_path):
+  with pytest.raises(ValueError, match="No run directories"):
+    results.write_results(tmp_path, tmp_path / "RESULTS.md")
