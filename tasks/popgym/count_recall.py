@@ -18,6 +18,12 @@ terminates after ``N - 1`` steps.
 Difficulties (POPGym's): (decks, deck_type) = (1, colors) / (2, suits) /
 (4, ranks).
 
+Only card attributes are ever observed or counted, so both decks are dealt
+lazily: the state keeps how many cards of each attribute value are left in
+each deck, and each step draws the next pair from those counts with the step
+key (:func:`tasks.popgym._sampling.draw_category`), which is exactly the law
+of a shuffled deck, with no shuffle (sort) of ``N`` cards at reset.
+
 References:
   Morad et al, `POPGym: Benchmarking Partially Observable Reinforcement
   Learning <https://arxiv.org/abs/2303.01859>`_, 2023.
@@ -33,25 +39,29 @@ import jax.numpy as jnp
 
 from tasks._base import Box, Discrete, Environment, pytree_dataclass
 from tasks._registry import register
-from tasks.popgym import _cards
+from tasks.popgym import _cards, _sampling
 
 __all__ = ["CountRecall", "CountRecallParams", "CountRecallState"]
 
 
 @pytree_dataclass
 class CountRecallState:
-  """State of CountRecall.
+  """State of CountRecall (both decks dealt lazily).
 
   Attributes:
-    values: int32 ``(N,)`` attribute of each value card, in dealing order.
-    queries: int32 ``(N,)`` attribute of each query card, in dealing order.
-    counts: int32 ``(d,)`` how many dealt value cards carry each attribute.
-    time: int32 scalar, steps taken; ``queries[time]`` is the open query.
+    value: int32 scalar, attribute of the value card just dealt.
+    query: int32 scalar, attribute of the query card just dealt (the open
+      query).
+    values_left: int32 ``(d,)`` value cards left, per attribute value; the
+      count of dealt value cards is ``N/d - values_left``.
+    queries_left: int32 ``(d,)`` query cards left, per attribute value.
+    time: int32 scalar, steps taken.
   """
 
-  values: jax.Array
-  queries: jax.Array
-  counts: jax.Array
+  value: jax.Array
+  query: jax.Array
+  values_left: jax.Array
+  queries_left: jax.Array
   time: jax.Array
 
 
@@ -77,7 +87,7 @@ class CountRecall(Environment):
   deck_type: str = "colors"
 
   def __post_init__(self):
-    _cards.check_num_decks(self.num_decks)
+    _sampling.check_deck_size(_cards.check_num_decks(self.num_decks))
     _cards.check_attribute(self.deck_type)
 
   @property
@@ -105,71 +115,96 @@ class CountRecall(Environment):
     """No task leaves."""
     return CountRecallParams()
 
-  def _obs(self, state: CountRecallState) -> jax.Array:
+  def _obs(self, value: jax.Array, query: jax.Array) -> jax.Array:
     d = self.num_values
-    i = jnp.minimum(state.time, self.num_cards - 1)
-    return jnp.concatenate(
-      [
-        _cards.one_hot(state.values[i], d),
-        _cards.one_hot(state.queries[i], d),
-      ]
+    return jnp.concatenate([_cards.one_hot(value, d), _cards.one_hot(query, d)])
+
+  def _one_hot_int(self, x: jax.Array) -> jax.Array:
+    return (jnp.arange(self.num_values) == x).astype(jnp.int32)
+
+  def _draw(self, key, values_left, queries_left):
+    bits = jax.random.bits(key, (2,), jnp.uint32)
+    return (
+      _sampling.draw_category(values_left, bits[0]),
+      _sampling.draw_category(queries_left, bits[1]),
     )
 
-  def reset_with_decks(
-    self, value_deck: jax.Array, query_deck: jax.Array, params
+  def reset_with_cards(
+    self, value: jax.Array, query: jax.Array, params
   ) -> tuple[jax.Array, CountRecallState]:
-    """Starts an episode from given dealing orders (replays and tests).
+    """Starts an episode whose first value / query cards are given.
 
     Args:
-      value_deck: int ``(N,)`` card ids of the value deck.
-      query_deck: int ``(N,)`` card ids of the query deck.
+      value: int scalar, attribute (``0 … d-1``) of value card 0.
+      query: int scalar, attribute of query card 0.
       params: the task parameters (unused).
 
     Returns:
       ``(obs, state)``.
     """
     del params
-    values = _cards.attribute(
-      jnp.asarray(value_deck, jnp.int32), self.deck_type
-    )
-    queries = _cards.attribute(
-      jnp.asarray(query_deck, jnp.int32), self.deck_type
-    )
-    counts = jnp.zeros((self.num_values,), jnp.int32).at[values[0]].add(1)
+    value = jnp.asarray(value, jnp.int32)
+    query = jnp.asarray(query, jnp.int32)
+    full = jnp.full((self.num_values,), self.max_count, jnp.int32)
     state = CountRecallState(
-      values=values, queries=queries, counts=counts, time=jnp.int32(0)
+      value=value,
+      query=query,
+      values_left=full - self._one_hot_int(value),
+      queries_left=full - self._one_hot_int(query),
+      time=jnp.int32(0),
     )
-    return self._obs(state), state
+    return self._obs(value, query), state
 
   def reset(self, key: jax.Array, params) -> tuple[jax.Array, CountRecallState]:
-    """Shuffles both decks and deals one card of each: ``(obs, state)``."""
-    key_values, key_queries = jax.random.split(key)
-    return self.reset_with_decks(
-      _cards.shuffle(key_values, self.num_cards),
-      _cards.shuffle(key_queries, self.num_cards),
-      params,
-    )
+    """Deals one card of each full deck: ``(obs, state)``."""
+    full = jnp.full((self.num_values,), self.max_count, jnp.int32)
+    return self.reset_with_cards(*self._draw(key, full, full), params)
 
-  def step(self, key, state: CountRecallState, action, params):
-    """Scores the answered count, then deals the next pair of cards.
+  def answer(self, state: CountRecallState) -> jax.Array:
+    """The correct count: dealt value cards with the open query's attribute."""
+    return self.max_count - state.values_left[state.query]
+
+  def step_with_cards(self, state: CountRecallState, action, params, value,
+                      query):
+    """Scores the answered count, then deals the given pair of cards.
+
+    Args:
+      state: the current state.
+      action: int scalar, the answered count.
+      params: the task parameters (unused).
+      value: int scalar, attribute of the value card dealt by this step.
+      query: int scalar, attribute of the query card dealt by this step.
 
     Returns:
       ``(obs, state, reward, terminated, truncated, info)``; ``terminated``
       is true after ``N - 1`` steps.
     """
-    del key, params
-    answer = state.counts[state.queries[state.time]]
-    reward = _cards.pm_reward(action == answer, 1.0 / self.max_steps)
-    t = state.time + 1
-    dealt = state.values[jnp.minimum(t, self.num_cards - 1)]
+    del params
+    correct = action == self.answer(state)
+    reward = _cards.pm_reward(correct, 1.0 / self.max_steps)
     state = CountRecallState(
-      values=state.values,
-      queries=state.queries,
-      counts=state.counts.at[dealt].add(1),
-      time=t,
+      value=jnp.asarray(value, jnp.int32),
+      query=jnp.asarray(query, jnp.int32),
+      values_left=state.values_left - self._one_hot_int(value),
+      queries_left=state.queries_left - self._one_hot_int(query),
+      time=state.time + 1,
     )
-    terminated = t >= self.max_steps
-    return self._obs(state), state, reward, terminated, jnp.bool_(False), {}
+    terminated = state.time >= self.max_steps
+    obs = self._obs(state.value, state.query)
+    return obs, state, reward, terminated, jnp.bool_(False), {}
+
+  def step(self, key, state: CountRecallState, action, params):
+    """Scores the answered count, then deals the next pair of cards.
+
+    Each new card is uniform among the cards left in its deck (drawn with
+    ``key``). After the last cards the observation is all zeros.
+
+    Returns:
+      ``(obs, state, reward, terminated, truncated, info)``; ``terminated``
+      is true after ``N - 1`` steps.
+    """
+    value, query = self._draw(key, state.values_left, state.queries_left)
+    return self.step_with_cards(state, action, params, value, query)
 
   def observation_space(self, params) -> Box:
     """One-hot (value ‖ query): ``Box(0, 1, (2d,))``."""

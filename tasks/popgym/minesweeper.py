@@ -34,6 +34,7 @@ import jax.numpy as jnp
 
 from tasks._base import Box, Discrete, Environment, pytree_dataclass
 from tasks._registry import register
+from tasks.popgym import _sampling
 
 __all__ = ["Minesweeper", "MinesweeperParams", "MinesweeperState"]
 
@@ -114,12 +115,14 @@ class Minesweeper(Environment[MinesweeperState, MinesweeperParams]):
     )
 
   def reset(self, key, params):
-    """Places ``num_mines`` mines uniformly without replacement."""
+    """Places ``num_mines`` mines uniformly without replacement.
+
+    Uses Floyd's algorithm (:func:`tasks.popgym._sampling.random_subset`):
+    every set of ``num_mines`` tiles is equally likely, as with POPGym's
+    ``choice(replace=False)``, without the sort behind JAX's ``choice``.
+    """
     del params
-    cells = jax.random.choice(
-        key, self.num_cells, (self.num_mines,), replace=False
-    )
-    mines = jnp.zeros((self.num_cells,), bool).at[cells].set(True)
+    mines = _sampling.random_subset(key, self.num_cells, self.num_mines)
     grid = mines.reshape(self.rows, self.cols)
     state = MinesweeperState(
         mines=mines,

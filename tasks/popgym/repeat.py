@@ -17,6 +17,13 @@ POPGym's ``Discrete(4)``). Actions are ``Discrete(4)`` suits. An episode lasts
 Difficulties (POPGym's): RepeatFirst 1 / 8 / 16 decks; RepeatPrevious
 (decks, k) = (1, 4) / (2, 32) / (3, 64).
 
+RepeatFirst only ever needs the suit of card 0 and of the newest card, so it
+deals lazily: its state keeps the number of cards of each suit still in the
+deck, and each step draws the next suit from those counts with the step key
+(:func:`tasks.popgym._sampling.draw_category`). That is exactly the law of
+the suits of a shuffled deck, without shuffling (and sorting) ``N`` cards at
+every reset. RepeatPrevious keeps the whole shuffled deck in its state.
+
 References:
   Morad et al, `POPGym: Benchmarking Partially Observable Reinforcement
   Learning <https://arxiv.org/abs/2303.01859>`_, 2023.
@@ -32,11 +39,12 @@ import jax.numpy as jnp
 
 from tasks._base import Box, Discrete, Environment, pytree_dataclass
 from tasks._registry import register
-from tasks.popgym import _cards
+from tasks.popgym import _cards, _sampling
 
 __all__ = [
   "RepeatFirst",
   "RepeatFirstParams",
+  "RepeatFirstState",
   "RepeatPrevious",
   "RepeatPreviousParams",
   "RepeatState",
@@ -45,7 +53,7 @@ __all__ = [
 
 @pytree_dataclass
 class RepeatState:
-  """State of RepeatFirst and RepeatPrevious.
+  """State of RepeatPrevious (the whole shuffled deck).
 
   Attributes:
     deck: int32 ``(N,)`` card ids in dealing order; ``deck[time]`` is shown.
@@ -53,6 +61,23 @@ class RepeatState:
   """
 
   deck: jax.Array
+  time: jax.Array
+
+
+@pytree_dataclass
+class RepeatFirstState:
+  """State of RepeatFirst (the deck is dealt lazily).
+
+  Attributes:
+    first: int32 scalar, suit of card 0 (the answer at every step).
+    suit: int32 scalar, suit of the newest card, on show.
+    remaining: int32 ``(4,)`` cards of each suit still in the deck.
+    time: int32 scalar, steps taken in this episode.
+  """
+
+  first: jax.Array
+  suit: jax.Array
+  remaining: jax.Array
   time: jax.Array
 
 
@@ -73,8 +98,12 @@ class RepeatPreviousParams:
   k: jax.Array
 
 
-class _RepeatBase(Environment):
-  """Shared deal / observe logic of the two repeat tasks."""
+def _one_hot_int(suit: jax.Array) -> jax.Array:
+  return (jnp.arange(_cards.NUM_SUITS) == suit).astype(jnp.int32)
+
+
+class _RepeatSpaces(Environment):
+  """Deck size, episode length and spaces of the two repeat tasks."""
 
   num_decks: int
 
@@ -87,6 +116,20 @@ class _RepeatBase(Environment):
   def max_steps(self) -> int:
     """Episode length, ``N - 1`` as in POPGym."""
     return self.num_cards - 1
+
+  def observation_space(self, params) -> Box:
+    """One-hot suit of the newest card: ``Box(0, 1, (4,))``."""
+    del params
+    return Box(0.0, 1.0, (_cards.NUM_SUITS,), jnp.float32)
+
+  def action_space(self, params) -> Discrete:
+    """A suit, ``Discrete(4)``."""
+    del params
+    return Discrete(_cards.NUM_SUITS)
+
+
+class _RepeatBase(_RepeatSpaces):
+  """Deal / observe logic of a repeat task that keeps its whole deck."""
 
   def _obs(self, state: RepeatState) -> jax.Array:
     return _cards.one_hot(_cards.suit(state.deck[state.time]), _cards.NUM_SUITS)
@@ -116,20 +159,15 @@ class _RepeatBase(Environment):
     terminated = state.time >= self.max_steps
     return self._obs(state), state, reward, terminated, jnp.bool_(False), {}
 
-  def observation_space(self, params) -> Box:
-    """One-hot suit of the newest card: ``Box(0, 1, (4,))``."""
-    del params
-    return Box(0.0, 1.0, (_cards.NUM_SUITS,), jnp.float32)
-
-  def action_space(self, params) -> Discrete:
-    """A suit, ``Discrete(4)``."""
-    del params
-    return Discrete(_cards.NUM_SUITS)
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class RepeatFirst(_RepeatBase):
+class RepeatFirst(_RepeatSpaces):
   """Name the suit of the first card dealt, at every step.
+
+  The deck is dealt lazily (see the module docstring): ``reset`` draws card
+  0's suit from the full deck, each ``step`` draws the next card's suit from
+  the cards left, using its ``key``. :meth:`reset_with_suit` and
+  :meth:`step_with_suit` deal a given suit instead (replays and tests).
 
   Args:
     num_decks: number of 52-card decks (static; fixes the episode length).
@@ -141,24 +179,86 @@ class RepeatFirst(_RepeatBase):
   num_decks: int = 1
 
   def __post_init__(self):
-    _cards.check_num_decks(self.num_decks)
+    _sampling.check_deck_size(_cards.check_num_decks(self.num_decks))
 
   @property
   def default_params(self) -> RepeatFirstParams:
     """No task leaves."""
     return RepeatFirstParams()
 
-  def step(self, key, state: RepeatState, action, params):
-    """Rewards ``±1/(N-1)`` for naming card 0's suit, then deals a card.
+  def _full(self) -> jax.Array:
+    per_suit = self.num_cards // _cards.NUM_SUITS
+    return jnp.full((_cards.NUM_SUITS,), per_suit, jnp.int32)
+
+  def _draw(self, key: jax.Array, remaining: jax.Array) -> jax.Array:
+    bits = jax.random.bits(key, (), jnp.uint32)
+    return _sampling.draw_category(remaining, bits)
+
+  def reset_with_suit(
+    self, suit: jax.Array, params
+  ) -> tuple[jax.Array, RepeatFirstState]:
+    """Starts an episode whose card 0 has suit ``suit``.
+
+    Args:
+      suit: int scalar in ``[0, 4)``.
+      params: the task parameters (unused).
+
+    Returns:
+      ``(obs, state)``: the one-hot suit and the state with that card dealt.
+    """
+    del params
+    suit = jnp.asarray(suit, jnp.int32)
+    state = RepeatFirstState(
+      first=suit,
+      suit=suit,
+      remaining=self._full() - _one_hot_int(suit),
+      time=jnp.int32(0),
+    )
+    return _cards.one_hot(suit, _cards.NUM_SUITS), state
+
+  def reset(self, key: jax.Array, params) -> tuple[jax.Array, RepeatFirstState]:
+    """Deals card 0 from a full deck: returns ``(obs, state)``."""
+    return self.reset_with_suit(self._draw(key, self._full()), params)
+
+  def step_with_suit(self, state: RepeatFirstState, action, params, suit):
+    """Rewards ``±1/(N-1)`` for naming card 0's suit, then deals ``suit``.
+
+    Args:
+      state: the current state.
+      action: int scalar, the named suit.
+      params: the task parameters (unused).
+      suit: int scalar, suit of the card dealt by this step (must be one
+        still in the deck for a consistent episode).
 
     Returns:
       ``(obs, state, reward, terminated, truncated, info)``; ``terminated``
       is true after ``N - 1`` steps.
     """
-    del key, params
-    correct = action == _cards.suit(state.deck[0])
+    del params
+    correct = action == state.first
     reward = _cards.pm_reward(correct, 1.0 / (self.num_cards - 1))
-    return self._advance(state, reward)
+    dealt = _cards.one_hot(suit, _cards.NUM_SUITS)
+    state = RepeatFirstState(
+      first=state.first,
+      suit=jnp.asarray(suit, jnp.int32),
+      remaining=state.remaining - _one_hot_int(suit),
+      time=state.time + 1,
+    )
+    terminated = state.time >= self.max_steps
+    return dealt, state, reward, terminated, jnp.bool_(False), {}
+
+  def step(self, key, state: RepeatFirstState, action, params):
+    """Rewards ``±1/(N-1)`` for naming card 0's suit, then deals a card.
+
+    The dealt card is uniform among the cards left in the deck (drawn with
+    ``key``). After the last card the observation is all zeros.
+
+    Returns:
+      ``(obs, state, reward, terminated, truncated, info)``; ``terminated``
+      is true after ``N - 1`` steps.
+    """
+    suit = self._draw(key, state.remaining)
+    return self.step_with_suit(state, action, params, suit)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -142,14 +142,37 @@ def _ref_rollouts(name, policy, num_episodes, seed0):
   return np.array(returns), np.array(lengths)
 
 
+# Families dealt lazily (their state holds card counts, not the deck): a
+# replay feeds the reference's cards to ``step_with_suit`` / ``_cards``.
+LAZY = ("RepeatFirst", "CountRecall")
+
+
+def _ref_dealt(name, env):
+  """The reference's dealing order as our per-card attributes.
+
+  Returns an int ``(N,)`` array (RepeatFirst: suits) or ``(N, 2)`` (value,
+  query) attributes (CountRecall); popgym deals from the end of ``idx``.
+  """
+  if _family(name) == "RepeatFirst":
+    return _cards.suit(np.asarray(env.deck.idx[::-1]))
+  kind = tasks.make(name)[0].deck_type
+  return np.stack(
+    [
+      _cards.attribute(np.asarray(d.idx[::-1]), kind)
+      for d in (env.value_deck, env.query_deck)
+    ],
+    axis=1,
+  )
+
+
 def _ref_start(name, env):
   """Loads the reference's freshly shuffled deck into our env's state."""
   family = _family(name)
   ours, params = tasks.make(name)
+  if family == "RepeatFirst":
+    return ours.reset_with_suit(_ref_dealt(name, env)[0], params)
   if family == "CountRecall":
-    return ours.reset_with_decks(
-      env.value_deck.idx[::-1], env.query_deck.idx[::-1], params
-    )
+    return ours.reset_with_cards(*_ref_dealt(name, env)[0], params)
   if family == "Concentration":  # position p holds card idx[p]
     return ours.reset_with_deck(env.deck.idx, params)
   # popgym deals from the end of ``idx``.
@@ -164,7 +187,7 @@ def _optimal(env, state, params):
   """Privileged optimal action of our env, read from its state."""
   family = type(env).__name__
   if family == "RepeatFirst":
-    return _cards.suit(state.deck[0])
+    return state.first
   if family == "RepeatPrevious":
     t = state.time + 1
     return _cards.suit(state.deck[jnp.maximum(t - params.k, 0)])
@@ -172,7 +195,7 @@ def _optimal(env, state, params):
     n = env.num_cards
     return _cards.suit(state.deck[jnp.clip(2 * n - 2 - state.time, 0, n - 1)])
   if family == "CountRecall":
-    return state.counts[state.queries[state.time]]
+    return env.answer(state)
   if family == "HigherLower":
     current = _cards.rank(state.deck[state.time])
     upcoming = _cards.rank(state.deck[state.time + 1])
@@ -297,12 +320,25 @@ def _replay(name, seed, num_steps):
   else:
     ours_obs0, state = _ref_start(name, ref)
 
-  def body(s, action):
-    o, s, r, te, tr, _ = ours.step(jax.random.key(0), s, action, params)
+  family = _family(name)
+  # Card dealt by each step (ignored unless the family deals lazily).
+  dealt = _ref_dealt(name, ref)[1:] if family in LAZY else np.zeros(
+    len(actions) + 1
+  )
+
+  def body(s, xs):
+    action, card = xs
+    if family == "RepeatFirst":
+      out = ours.step_with_suit(s, action, params, card)
+    elif family == "CountRecall":
+      out = ours.step_with_cards(s, action, params, card[0], card[1])
+    else:
+      out = ours.step(jax.random.key(0), s, action, params)
+    o, s, r, te, tr, _ = out
     return s, (o, r, te, tr)
 
   _, (o, r, te, tr) = jax.jit(lambda s, a: jax.lax.scan(body, s, a))(
-    state, jnp.asarray(actions, jnp.int32)
+    state, (jnp.asarray(actions, jnp.int32), jnp.asarray(dealt[: len(actions)]))
   )
   ref_out = (
     np.stack(obs),
@@ -410,19 +446,20 @@ def test_count_recall_answers_counts_above_one():
   """The count range is the action space; a count of 4 is rewarded as 4."""
   env, params = tasks.make("CountRecallEasy")  # colours: id % 2
   assert env.action_space(params).n == 27  # 52 / 2 + 1, not 2
-  black = np.arange(0, 52, 2)  # 26 black cards (even ids)
-  red = np.arange(1, 52, 2)
-  values = np.concatenate([black[:5], red, black[5:]])  # 5 blacks first
-  queries = np.concatenate([black, red])  # always ask for black first
-  obs, state = env.reset_with_decks(values, queries, params)
+  black, red = 0, 1  # colour of card id c is c % 2
+  step = jax.jit(env.step_with_cards)
+  obs, state = env.reset_with_cards(black, black, params)
   np.testing.assert_array_equal(obs, [1, 0, 1, 0])  # value black, query black
-  for t in range(1, 5):  # answer 1, 2, 3, 4 correctly
-    obs, state, reward, *_ = _step(env, state, t, params)
+  for t in range(1, 5):  # answer 1, 2, 3, 4 correctly; deal 4 more blacks
+    obs, state, reward, *_ = step(state, t, params, black, black)
     np.testing.assert_allclose(reward, 1 / 51, rtol=1e-6)
-  _, _, reward, *_ = _step(env, state, 5, params)  # 5 blacks dealt by now
+    np.testing.assert_array_equal(obs, [1, 0, 1, 0])
+  _, _, reward, *_ = step(state, 5, params, red, black)  # 5 blacks dealt
   np.testing.assert_allclose(reward, 1 / 51, rtol=1e-6)
-  _, _, reward, *_ = _step(env, state, 1, params)
+  _, new, reward, *_ = step(state, 1, params, red, red)
   np.testing.assert_allclose(reward, -1 / 51, rtol=1e-6)
+  np.testing.assert_array_equal(new.values_left, [21, 25])  # 5 and 1 dealt
+  assert int(env.answer(new)) == 1  # the open query is red: 1 red dealt
 
 
 def test_autoencode_shows_cards_while_watching():
