@@ -31,8 +31,8 @@ from launch import plots
 from launch.loop import LoopSpec, RunSettings, run_loop
 from launch.rundir import RunDir, config_to_json, default_run_dir
 
-__all__ = ["Reporting", "make_loop_spec", "run_experiment", "summarize",
-           "machine"]
+__all__ = ["Reporting", "machine", "make_loop_spec", "run_experiment",
+           "seed_placement", "summarize"]
 
 _FINAL_FRACTION = 0.1  # "Final" return: the last 10% of log rows.
 
@@ -82,6 +82,26 @@ def make_loop_spec(config: ActorCriticConfig, *,
                   progress_key=reporting.return_key, place=place)
 
 
+def seed_placement(num_seeds: int) -> Callable:
+  """``place(state)`` sharding the leading (seed) axis over all devices.
+
+  Seeds are independent, so each device trains its share with no
+  communication; the jitted chunk keeps the input sharding.
+
+  Raises:
+    ValueError: ``num_seeds`` is not a multiple of the device count.
+  """
+  devices = jax.devices()
+  if num_seeds % len(devices):
+    raise ValueError(
+        f"--data_parallel shards seeds over {len(devices)} devices: "
+        f"--num_seeds={num_seeds} must be a multiple of {len(devices)}.")
+  mesh = jax.sharding.Mesh(np.asarray(devices), ("data",))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(
+      "data"))
+  return lambda state: jax.device_put(state, sharding)
+
+
 def machine() -> dict[str, Any]:
   """The machine a run was measured on (for RESULTS.md)."""
   return {"platform": platform.platform(), "cpus": os.cpu_count(),
@@ -114,6 +134,8 @@ def run_experiment(*, experiment: str, agent: ActorCriticConfig,
     The summary: ``run_dir``, per-seed ``final`` and ``lifetime`` returns,
     ``env_steps`` (per seed), ``wall_s``, ``machine``, last ``hp/*`` values.
   """
+  place = seed_placement(settings.num_seeds) if settings.data_parallel \
+      else None
   run_dir = settings.run_dir or default_run_dir(experiment)
   config = {"experiment": experiment, "agent": config_to_json(agent),
             "run": settings.identity(), "extra": dict(extra or {})}
@@ -122,8 +144,9 @@ def run_experiment(*, experiment: str, agent: ActorCriticConfig,
       str(r.path), return_key=reporting.return_key,
       return_label=reporting.return_label,
       switch_every=reporting.switch_every)
-  spec = dataclasses.replace(make_loop_spec(agent, reporting=reporting),
-                             on_checkpoint=redraw)
+  spec = dataclasses.replace(
+      make_loop_spec(agent, reporting=reporting, place=place),
+      on_checkpoint=redraw)
   try:
     _, wall = run_loop(spec, run=run, settings=settings)
     rows = run.rows
