@@ -25,7 +25,14 @@ for the logistic loss). Pass criterion: the optimistic run is never more than
 Command::
 
   python -m launch.run_convex --problems=quadratic,logistic \
-      --mus=0.9,0.97,0.99 --beta_scales=0.5,1 --hint_weights=1,mu
+      --mus=0.9,0.97,0.99 --beta_scales=0.5,1 --hint_weights=1,mu \
+      --run_dir=/work/runs/convex/optimistic-vs-plain
+
+Besides printing the table, the run writes a run directory (``--run_dir``,
+default ``runs/convex/<timestamp>``): ``config.json``, ``metrics.jsonl`` /
+``metrics.csv`` (log10 suboptimality of every setting every
+``_LOG_EVERY`` iterations; "iterations" stand in for environment steps),
+``summary.json`` (the table of iteration counts) and ``curves.png``.
 
 References:
   Flennerhag et al, `Optimistic Meta-Gradients
@@ -35,6 +42,8 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -45,6 +54,8 @@ import optax
 from absl import app, flags
 
 import bootstrap_meta as bm
+from launch import common_flags
+from launch.rundir import RunDir, config_to_json, default_run_dir
 
 # Launchers are imported side by side by the tests; flag names that another
 # launcher also defines (--seed, --steps, --method, ...) must not raise absl's
@@ -76,6 +87,7 @@ _DIM = 50
 _QUAD_STEPS, _QUAD_THRESHOLD, _QUAD_SEED = 3000, 1e-8, 1
 _LOGREG_N, _LOGREG_L2, _LOGREG_SEED = 1000, 1e-3, 2
 _LOGREG_STEPS, _LOGREG_THRESHOLD = 2000, 1e-6
+_LOG_EVERY = 10  # Iterations between metric rows in the run directory.
 _FSTAR_STEPS = 20000  # Nesterov steps for the logistic optimum (as the
 # prototype).
 
@@ -89,12 +101,14 @@ class ConvexConfig:
     mus: meta decays ``μ`` in ``[0, 1)``.
     beta_scales: meta step sizes in units of ``1/β_f`` (``> 0``).
     hint_weights: optimistic hint weights (``>= 0``), or ``"mu"``.
+    run_dir: the run directory ("" gives ``runs/convex/<timestamp>``).
   """
 
   problems: tuple[str, ...] = PROBLEMS
   mus: tuple[float, ...] = (0.9, 0.97, 0.99)
   beta_scales: tuple[float, ...] = (0.5, 1.0)
   hint_weights: tuple[float | str, ...] = (1.0, "mu")
+  run_dir: str = ""
 
   def __post_init__(self):
     for name in ("problems", "mus", "beta_scales", "hint_weights"):
@@ -137,6 +151,7 @@ def build_config() -> ConvexConfig:
     mus=_floats("mus", MUS.value),
     beta_scales=_floats("beta_scales", BETA_SCALES.value),
     hint_weights=tuple(_parse_hint(h) for h in HINT_WEIGHTS.value),
+    run_dir=common_flags.RUN_DIR.value,
   )
 
 
@@ -321,14 +336,14 @@ def first_below(curve: np.ndarray, threshold: float) -> int | None:
   return int(below[0]) if below.size else None
 
 
-def sweep(
+def sweep_curves(
   problem: Problem,
   *,
   betas: Sequence[float],
   mus: Sequence[float],
   hint_weight=None,
-) -> dict[tuple[float, float], int | None]:
-  """Iterations to threshold for every ``(β, μ)`` (one compile, vmapped)."""
+) -> dict[tuple[float, float], np.ndarray]:
+  """Learning curves ``[steps]`` for every ``(β, μ)`` (one compile)."""
   grid = [(b, m) for b in betas for m in mus]
   b_arr = jnp.asarray([g[0] for g in grid])
   m_arr = jnp.asarray([g[1] for g in grid])
@@ -338,10 +353,19 @@ def sweep(
     )
   )
   curves = np.asarray(fn(b_arr, m_arr))
-  return {
-    g: first_below(c, problem.threshold)
-    for g, c in zip(grid, curves, strict=True)
-  }
+  return dict(zip(grid, curves, strict=True))
+
+
+def sweep(
+  problem: Problem,
+  *,
+  betas: Sequence[float],
+  mus: Sequence[float],
+  hint_weight=None,
+) -> dict[tuple[float, float], int | None]:
+  """Iterations to threshold for every ``(β, μ)`` (one compile, vmapped)."""
+  curves = sweep_curves(problem, betas=betas, mus=mus, hint_weight=hint_weight)
+  return {g: first_below(c, problem.threshold) for g, c in curves.items()}
 
 
 def _speedup(plain: int | None, optimistic: int | None, budget: int) -> float:
@@ -366,18 +390,41 @@ def passes(
   return speedup >= (1.3 if mu >= 0.97 else 1 / 1.05)
 
 
-def problem_table(problem: Problem, config: ConvexConfig) -> list[dict]:
-  """One row per ``(β, μ, hint)``: plain and optimistic counts, pass/fail."""
+def problem_curves(problem: Problem, config: ConvexConfig) -> dict:
+  """``{"plain" | hint: {(β, μ): curve [steps]}}`` of every setting."""
   betas = [s / problem.smoothness for s in config.beta_scales]
-  plain = sweep(problem, betas=betas, mus=config.mus)
-  rows = []
+  out = {"plain": sweep_curves(problem, betas=betas, mus=config.mus)}
   for hint in config.hint_weights:
     if hint == "mu":
-      opt = {}
+      out[hint] = {}
       for mu in config.mus:
-        opt.update(sweep(problem, betas=betas, mus=[mu], hint_weight=mu))
+        out[hint].update(
+          sweep_curves(problem, betas=betas, mus=[mu], hint_weight=mu)
+        )
     else:
-      opt = sweep(problem, betas=betas, mus=config.mus, hint_weight=hint)
+      out[hint] = sweep_curves(
+        problem, betas=betas, mus=config.mus, hint_weight=hint
+      )
+  return out
+
+
+def problem_table(
+  problem: Problem, config: ConvexConfig, *, curves: dict | None = None
+) -> list[dict]:
+  """One row per ``(β, μ, hint)``: plain and optimistic counts, pass/fail.
+
+  Args:
+    problem: the problem.
+    config: the sweep.
+    curves: :func:`problem_curves` of the same sweep (computed if omitted).
+  """
+  if curves is None:
+    curves = problem_curves(problem, config)
+  count = lambda c: first_below(c, problem.threshold)  # noqa: E731
+  plain = {g: count(c) for g, c in curves["plain"].items()}
+  rows = []
+  for hint in config.hint_weights:
+    opt = {g: count(c) for g, c in curves[hint].items()}
     for (beta, mu), n_plain in plain.items():
       n_opt = opt[(beta, mu)]
       rows.append(
@@ -410,8 +457,116 @@ def _print_rows(rows: list[dict]) -> None:
     )
 
 
+def _series_name(problem: str, beta_scale: float, mu: float, label) -> str:
+  method = "plain" if label == "plain" else f"optimistic-h{label}"
+  return f"{problem}/b{beta_scale:g}/mu{mu:g}/{method}"
+
+
+def metric_rows(curves: dict) -> list[dict]:
+  """Rows of log10 suboptimality every ``_LOG_EVERY`` iterations.
+
+  Args:
+    curves: ``{problem: (Problem, problem_curves(...))}``.
+
+  Returns:
+    One row per logged iteration (``seed`` 0; ``env_steps`` counts
+    iterations), one column per ``problem/b<β·β_f>/mu<μ>/<plain|hint>``.
+  """
+  longest = max(p.steps for p, _ in curves.values())
+  rows = []
+  for t in range(_LOG_EVERY, longest + 1, _LOG_EVERY):
+    row = {"iteration": t, "env_steps": t, "seed": 0}
+    for name, (problem, by_label) in curves.items():
+      for label, settings in by_label.items():
+        for (beta, mu), curve in settings.items():
+          if t <= len(curve):
+            key = _series_name(name, beta * problem.smoothness, mu, label)
+            row[key] = float(np.log10(max(float(curve[t - 1]), 1e-300)))
+    rows.append(row)
+  return rows
+
+
+def plot_curves(path: str, curves: dict, config: ConvexConfig) -> str:
+  """``curves.png``: suboptimality of plain (solid) vs optimistic (dashed,
+  first hint weight) per problem and β; returns the file's path."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  nrow, ncol = len(curves), len(config.beta_scales)
+  fig, axes = plt.subplots(
+    nrow, ncol, figsize=(4 * ncol, 3 * nrow), squeeze=False
+  )
+  hint = config.hint_weights[0]
+  for i, (name, (problem, by_label)) in enumerate(curves.items()):
+    for j, scale in enumerate(config.beta_scales):
+      ax = axes[i, j]
+      for k, mu in enumerate(config.mus):
+        key = (scale / problem.smoothness, mu)
+        for label, style in (("plain", "-"), (hint, "--")):
+          ax.semilogy(
+            np.maximum(by_label[label][key], 1e-300),
+            style,
+            color=f"C{k}",
+            label=f"μ={mu:g} {'plain' if label == 'plain' else 'optim.'}",
+          )
+      ax.axhline(problem.threshold, color="grey", linewidth=0.6)
+      ax.set_title(f"{name}, β = {scale:g}/β_f", fontsize=9)
+      ax.set_xlabel("iterations")
+      ax.set_ylabel("f - f*")
+      ax.set_ylim(problem.threshold / 100, None)
+  axes[0, -1].legend(fontsize=7)
+  fig.tight_layout()
+  out = os.path.join(path, "curves.png")
+  fig.savefig(out, dpi=90)
+  plt.close(fig)
+  return out
+
+
+def write_run_dir(
+  config: ConvexConfig, rows: list[dict], curves: dict, wall: float
+) -> str:
+  """Writes config, metrics, ``summary.json`` and ``curves.png``.
+
+  Returns:
+    The run directory.
+  """
+  from launch.actor_critic import machine
+
+  path = config.run_dir or default_run_dir("convex")
+  run = RunDir(
+    path,
+    config={
+      "experiment": "convex",
+      "convex": config_to_json(dataclasses.replace(config, run_dir="")),
+      "extra": {"variant": "optimistic-vs-plain"},
+    },
+  )
+  try:
+    for row in metric_rows(curves):
+      run.log([row], step=row["iteration"])
+    passed = sum(r["passed"] for r in rows)
+    run.write_json(
+      "summary.json",
+      {
+        "experiment": "convex",
+        "run_dir": path,
+        "table": rows,
+        "passed": passed,
+        "total": len(rows),
+        "wall_s": wall,
+        "machine": machine(),
+      },
+    )
+    plot_curves(path, curves, config)
+  finally:
+    run.close()
+  return path
+
+
 def run(*, config: ConvexConfig) -> list[dict]:
-  """Runs the sweep in float64 and prints the table of iteration counts.
+  """Runs the sweep in float64, prints the table, writes the run directory.
 
   Args:
     config: the :class:`ConvexConfig`.
@@ -420,11 +575,16 @@ def run(*, config: ConvexConfig) -> list[dict]:
     The rows (dicts with ``problem``, ``beta_scale``, ``mu``, ``hint``,
     ``plain``, ``optimistic``, ``speedup``, ``passed``).
   """
-  rows = []
+  rows, curves, start = [], {}, time.time()
   with jax.enable_x64(True):
     for name in config.problems:
-      rows += problem_table(make_problem(name), config)
+      problem = make_problem(name)
+      curves[name] = (problem, problem_curves(problem, config))
+      rows += problem_table(problem, config, curves=curves[name][1])
   _print_rows(rows)
+  path = write_run_dir(config, rows, curves, time.time() - start)
+  print(f"run dir: {path}\nplot: {os.path.join(path, 'curves.png')}\n"
+        f"metrics: {os.path.join(path, 'metrics.csv')}")
   return rows
 
 

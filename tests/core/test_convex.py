@@ -103,3 +103,37 @@ def test_logistic_counts_match_prototype():
 def test_invalid_config_raises(bad, match):
   with pytest.raises(ValueError, match=match):
     run_convex.ConvexConfig(**bad)
+
+
+def test_run_dir_has_config_metrics_summary_and_plot(tmp_path):
+  """The run directory of a (synthetic) sweep: log10 suboptimalities every
+  10 iterations, the table in summary.json, the plot."""
+  import json
+
+  config = run_convex.ConvexConfig(problems=("quadratic",), mus=(0.9,),
+                                   beta_scales=(1.0,), hint_weights=(1.0,),
+                                   run_dir=str(tmp_path / "c"))
+  problem = run_convex.Problem("quadratic", None, np.zeros(2), 0.0, 1.0, 30,
+                               1e-8)
+  plain = 10.0 ** -np.arange(1.0, 31.0)  # f - f* = 10^-(t+1) after t+1.
+  curves = {"quadratic": (problem, {"plain": {(1.0, 0.9): plain},
+                                    1.0: {(1.0, 0.9): plain / 100}})}
+  rows = run_convex.problem_table(problem, config,
+                                  curves=curves["quadratic"][1])
+  assert (rows[0]["plain"], rows[0]["optimistic"]) == (8, 6)
+  path = run_convex.write_run_dir(config, rows, curves, wall=1.5)
+  saved = json.loads((tmp_path / "c" / "config.json").read_text())
+  assert saved["experiment"] == "convex"
+  assert saved["extra"]["variant"] == "optimistic-vs-plain"
+  metrics = [json.loads(x) for x in
+             (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
+  assert [m["iteration"] for m in metrics] == [10, 20, 30]
+  np.testing.assert_allclose(
+      [m["quadratic/b1/mu0.9/plain"] for m in metrics], [-10, -20, -30])
+  np.testing.assert_allclose(
+      [m["quadratic/b1/mu0.9/optimistic-h1.0"] for m in metrics],
+      [-12, -22, -32])
+  summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+  assert summary["table"] == rows and summary["passed"] == 1
+  assert (tmp_path / "c" / "curves.png").stat().st_size > 0
+  assert path == str(tmp_path / "c")
