@@ -41,8 +41,9 @@ from agents.actor_critic.training import (
 from agents.actor_critic.types import Metrics, PRNGKey
 
 __all__ = [
-    "DATA_AXIS", "make_mesh", "make_sharded_iteration", "make_sharded_train",
-    "maybe_initialize_distributed", "shard_state", "state_shardings",
+    "DATA_AXIS", "init_sharded_state", "make_mesh", "make_sharded_iteration",
+    "make_sharded_train", "maybe_initialize_distributed", "shard_state",
+    "state_shardings",
 ]
 
 #: Name of the mesh axis that the environment batch is split over.
@@ -118,11 +119,28 @@ def state_shardings(state: TrainState, mesh: Mesh) -> TrainState:
       actor=actor_shardings)
 
 
+def _abstract_state(agent: Agent) -> TrainState:
+  return jax.eval_shape(lambda k: init_state(k, agent), jax.random.key(0))
+
+
+def _place(leaf: jax.Array, sharding: NamedSharding) -> jax.Array:
+  """``device_put``; across processes, from the host copy of ``leaf``."""
+  if sharding.is_fully_addressable:
+    return jax.device_put(leaf, sharding)
+  if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+    data = _place(jax.random.key_data(leaf), sharding)
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
+  # A host value may be placed on other processes' devices (JAX checks
+  # that it is equal on every process); a committed device array may not.
+  return jax.device_put(onp.asarray(leaf), sharding)
+
+
 def shard_state(state: TrainState, mesh: Mesh) -> TrainState:
   """Places ``state`` on ``mesh`` as :func:`state_shardings` prescribes.
 
-  On several processes every process must pass the same (uncommitted)
-  ``state``, e.g. ``init_state`` of the same key; JAX checks this.
+  On several processes every process must pass the same values, e.g.
+  ``init_state`` of the same key or the same restored checkpoint; JAX
+  checks this. :func:`init_sharded_state` avoids the host round trip.
 
   Args:
     state: a concrete training state.
@@ -131,11 +149,23 @@ def shard_state(state: TrainState, mesh: Mesh) -> TrainState:
   Returns:
     The same values as ``jax.Array`` s sharded over the mesh.
   """
-  return jax.device_put(state, state_shardings(state, mesh))
+  return jax.tree.map(_place, state, state_shardings(state, mesh))
 
 
-def _abstract_state(agent: Agent) -> TrainState:
-  return jax.eval_shape(lambda k: init_state(k, agent), jax.random.key(0))
+def init_sharded_state(key: PRNGKey, agent: Agent, mesh: Mesh) -> TrainState:
+  """:func:`~agents.actor_critic.training.init_state`, created sharded.
+
+  Args:
+    key: the run's key (the same on every process).
+    agent: from :func:`~agents.actor_critic.training.make_agent`.
+    mesh: a mesh from :func:`make_mesh`.
+
+  Returns:
+    The initial state, laid out as :func:`shard_state` does.
+  """
+  shardings = state_shardings(_abstract_state(agent), mesh)
+  init = jax.jit(lambda k: init_state(k, agent), out_shardings=shardings)
+  return init(key)
 
 
 def make_sharded_iteration(agent: Agent, mesh: Mesh) -> Callable:

@@ -28,7 +28,7 @@ _ITERATIONS = 3
 _ATOL = 1e-5
 # The comparisons are only informative if training moved the values.
 _MIN_CHANGE = 1e-3
-# (core, method): plain A2C with the S5 core; BMG (K=1, L=2) learning the
+# (core, method): plain A2C with the S5 core; BMG (K=1, L=1) learning the
 # entropy weight and the learning rate with the MLP core. (The entropy
 # weight alone barely moves in 3 iterations: its meta-gradient flows through
 # Adam's first, nearly sign-like, steps.)
@@ -38,7 +38,7 @@ _CASES = (("s5", "none"), ("mlp", "bmg"))
 def _config(core: str, method: str, num_envs: int = 8):
   from agents.actor_critic.config import ActorCriticConfig
   learned = {"learned": ("entropy_weight", "learning_rate"), "K": 1,
-             "L": 2, "meta_learning_rate": 0.1}
+             "L": 1, "meta_learning_rate": 0.1}
   return ActorCriticConfig(
       task="RepeatPreviousEasy", core=core, width=16, num_layers=1,
       num_envs=num_envs, unroll_length=8, num_updates=_ITERATIONS,
@@ -102,6 +102,37 @@ def _indivisible_error() -> str:
   except ValueError as e:
     return str(e)
   return ""
+
+
+def _process_child(coordinator: str, process_id: int) -> None:
+  """One of 2 processes with 2 devices each: a 4-device global mesh."""
+  import jax
+  import numpy as onp
+
+  from agents.actor_critic import sharding, training
+  assert sharding.maybe_initialize_distributed(
+      coordinator_address=coordinator, num_processes=2, process_id=process_id)
+  agent = training.make_agent(_config("mlp", "none"))
+  key, mesh = jax.random.key(3), sharding.make_mesh()
+  iterate = sharding.make_sharded_iteration(agent, mesh)
+  one = start = jax.jit(lambda k: training.init_state(k, agent))(key)
+  # Both ways onto the global mesh: from this process's copy, or built there.
+  placed = sharding.shard_state(training.init_state(key, agent), mesh)
+  built = sharding.init_sharded_state(key, agent, mesh)
+  single = jax.jit(lambda s: training.iteration(agent, s))
+  for _ in range(_ITERATIONS):
+    one, _ = single(one)
+    placed, _ = iterate(placed)
+    built, _ = iterate(built)
+  local = lambda s: jax.tree.map(  # noqa: E731
+      lambda a: onp.asarray(a.addressable_shards[0].data), s.learner.params)
+  print(json.dumps({
+      "processes": jax.process_count(), "devices": jax.device_count(),
+      "local_obs_shards": len(placed.actor.obs.addressable_shards),
+      "placed_diff": _max_abs_diff(one.learner.params, local(placed)),
+      "built_diff": _max_abs_diff(one.learner.params, local(built)),
+      "params_change": _max_abs_diff(start.learner.params, one.learner.params),
+  }))
 
 
 def _child() -> None:
@@ -191,5 +222,30 @@ def test_batched_leaf_with_wrong_leading_axis_raises():
     sharding.state_shardings(bad, sharding.make_mesh())
 
 
+@pytest.mark.slow
+def test_two_processes_match_one_device():
+  import socket
+  with socket.socket() as sock:
+    sock.bind(("localhost", 0))
+    port = sock.getsockname()[1]
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+         "JAX_PLATFORMS": "cpu"}
+  procs = [subprocess.Popen(
+      [sys.executable, "-m", "tests.agents.test_sharding",
+       f"localhost:{port}", str(i)], cwd=_ROOT, env=env,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      for i in range(2)]
+  for proc in procs:
+    out, err = proc.communicate(timeout=1200)
+    assert proc.returncode == 0, err[-3000:]
+    r = json.loads(out.strip().splitlines()[-1])
+    assert (r["processes"], r["devices"], r["local_obs_shards"]) == (2, 4, 2)
+    assert r["params_change"] > _MIN_CHANGE
+    assert r["placed_diff"] < _ATOL and r["built_diff"] < _ATOL, r
+
+
 if __name__ == "__main__":
-  _child()
+  if len(sys.argv) == 3:
+    _process_child(sys.argv[1], int(sys.argv[2]))
+  else:
+    _child()
