@@ -188,5 +188,13 @@ def init_meta_params(
 def constrain(
     raw: Mapping[str, Array], specs: Mapping[str, MetaParam]
 ) -> dict[str, Array]:
-  """Maps raw meta-parameters to hyperparameter values, name by name."""
+  """Maps raw meta-parameters to hyperparameter values, name by name.
+
+  Raises:
+    ValueError: if ``raw`` lacks a name of ``specs``.
+  """
+  missing = sorted(set(specs) - set(raw))
+  if missing:
+    raise ValueError(f"constrain: no raw value for {missing}; got "
+                     f"{sorted(raw)}.")
   return {name: specs[name].bijection.forward(raw[name]) for name in specs}

@@ -123,6 +123,11 @@ def mlp_init(
   Returns:
     A list of ``(w, b)`` pairs.
   """
+  for name, value in (("in_dim", in_dim), ("out_dim", out_dim),
+                      *(("hidden", h) for h in hidden)):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+      raise ValueError(f"mlp_init: {name} must be an integer >= 1, got "
+                       f"{value!r}.")
   dims = [in_dim, *hidden]
   dtype = dtype or jnp.result_type(float)
   params = []

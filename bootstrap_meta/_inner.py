@@ -100,6 +100,18 @@ def _check_names(factory, names: Iterable[str], what: str) -> None:
     )
 
 
+def _check_required(factory, given: set[str]) -> None:
+  """Every hyperparameter without a default must be learned or fixed."""
+  params = inspect.signature(factory).parameters.values()
+  required = [p.name for p in params if p.default is p.empty
+              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+  missing = [n for n in required if n not in given]
+  if missing:
+    fname = getattr(factory, "__name__", repr(factory))
+    raise ValueError(f"{fname} needs {missing}: learn them or pass them as "
+                     "fixed hyperparameters.")
+
+
 def hyper_optimizer(
     factory: Callable[..., optax.GradientTransformation],
     *,
@@ -125,12 +137,22 @@ def hyper_optimizer(
     A :class:`HyperOptimizer`.
 
   Raises:
-    ValueError: if a learned or fixed name is not a hyperparameter of the
-      factory, or a name is both learned and fixed.
+    ValueError: if ``factory`` is not callable, a learned or fixed name is
+      not a hyperparameter of the factory, a name is both learned and fixed,
+      a hyperparameter without a default is neither, or ``eps_root < 0``.
   """
+  if not callable(factory):
+    raise ValueError("factory must be an optax factory such as optax.adam "
+                     f"(not a transformation), got {factory!r}.")
+  if isinstance(learned, str):
+    raise ValueError(f"learned must be a sequence of names, got the string "
+                     f"{learned!r}; write ({learned!r},).")
+  if eps_root is not None and not eps_root >= 0:
+    raise ValueError(f"eps_root must be >= 0 or None, got {eps_root}.")
   learned = tuple(learned)
   fixed = dict(fixed or {})
   _check_names(factory, learned, "Learned hyperparameter(s)")
+  _check_required(factory, {*learned, *fixed})
   _check_names(factory, fixed, "Fixed hyperparameter(s)")
   both = sorted(set(learned) & set(fixed))
   if both:

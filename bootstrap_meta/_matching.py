@@ -30,6 +30,19 @@ __all__ = [
 ]
 
 
+def _check_same_shapes(target, params) -> None:
+  """The target and the parameters must be alike, else ValueError."""
+  if jax.tree.structure(target) != jax.tree.structure(params):
+    raise ValueError("Matching: target and params differ in structure: "
+                     f"{jax.tree.structure(target)} vs "
+                     f"{jax.tree.structure(params)}.")
+  for t, p in zip(jax.tree.leaves(target), jax.tree.leaves(params),
+                  strict=True):
+    if jnp.shape(t) != jnp.shape(p):
+      raise ValueError(f"Matching: target leaf of shape {jnp.shape(t)} vs "
+                       f"params leaf of shape {jnp.shape(p)}.")
+
+
 def squared_euclidean() -> MatchingFn:
   """``μ(x̃, x) = ½‖x̃ − x‖²`` summed over all parameter leaves.
 
@@ -39,6 +52,7 @@ def squared_euclidean() -> MatchingFn:
 
   def matching(target, params, meta_params, batch):
     del meta_params, batch
+    _check_same_shapes(target, params)
     target = jax.lax.stop_gradient(target)
     sq = jax.tree.map(lambda t, p: jnp.sum((t - p) ** 2), target, params)
     return 0.5 * sum(jax.tree_util.tree_leaves(sq))

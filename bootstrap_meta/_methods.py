@@ -28,6 +28,11 @@ from bootstrap_meta._optimistic import HintFn
 __all__ = ["BMG", "MG", "Contextual", "Optimistic"]
 
 
+def _check_bool(name: str, value) -> None:
+  if not isinstance(value, bool):
+    raise ValueError(f"{name} must be True or False, got {value!r}.")
+
+
 def _check_int(name: str, value, low: int) -> None:
   if not isinstance(value, int) or isinstance(value, bool) or value < low:
     raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
@@ -51,6 +56,7 @@ class MG:
 
   def __post_init__(self):
     _check_int("MG.K", self.K, 1)
+    _check_bool("MG.remat", self.remat)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +92,7 @@ class BMG:
   def __post_init__(self):
     _check_int("BMG.K", self.K, 0)
     _check_int("BMG.L", self.L, 1)
+    _check_bool("BMG.remat", self.remat)
     if not self.step_size > 0:
       raise ValueError(f"BMG.step_size must be > 0, got {self.step_size}.")
     if self.K == 0 and self.matching is None:
@@ -122,7 +129,7 @@ class Optimistic:
   def __post_init__(self):
     if not isinstance(self.base, MG | BMG):
       raise ValueError(f"Optimistic.base must be MG or BMG, got {self.base!r}.")
-    if isinstance(self.hint_weight, int | float) and self.hint_weight < 0:
+    if isinstance(self.hint_weight, int | float) and not self.hint_weight >= 0:
       raise ValueError(f"hint_weight must be >= 0, got {self.hint_weight}.")
 
 

@@ -77,7 +77,7 @@ def optimistic_meta_update(
     Flennerhag et al, `Optimistic Meta-Gradients
     <https://arxiv.org/abs/2301.03236>`_, 2023.
   """
-  if isinstance(hint_weight, int | float) and hint_weight < 0:
+  if isinstance(hint_weight, int | float) and not hint_weight >= 0:
     raise ValueError(f"hint_weight must be >= 0, got {hint_weight}.")
 
   def init_fn(params: Any) -> OptimisticState:

@@ -87,7 +87,7 @@ class _Setup(NamedTuple):
 
 
 def _validate(optimizer, learned, learned_loss, method, meta_optimizer,
-              context) -> None:
+              context, eps_root) -> None:
   if not callable(optimizer):
     raise ValueError(f"optimizer must be an optax factory, got {optimizer!r}.")
   if not learned and not learned_loss:
@@ -110,6 +110,55 @@ def _validate(optimizer, learned, learned_loss, method, meta_optimizer,
                      f"got {meta_optimizer!r}.")
   if context is not None and not isinstance(context, Contextual):
     raise ValueError(f"context must be Contextual or None, got {context!r}.")
+  if eps_root is not None and not eps_root >= 0:
+    raise ValueError(f"eps_root must be >= 0 or None, got {eps_root}.")
+
+
+def _path(path) -> str:
+  return jax.tree_util.keystr(path) or "<root>"
+
+
+def _check_like(what: str, tree, ref, ref_name: str) -> None:
+  """Same pytree structure and leaf shapes as ``ref``, else ValueError."""
+  tree_def, ref_def = (jax.tree.structure(tree), jax.tree.structure(ref))
+  if tree_def != ref_def:
+    raise ValueError(f"{what} must have the structure of {ref_name}: got "
+                     f"{tree_def}, expected {ref_def}.")
+  pairs = zip(jax.tree_util.tree_flatten_with_path(tree)[0],
+              jax.tree.leaves(ref), strict=True)
+  for (path, leaf), ref_leaf in pairs:
+    if np.shape(leaf) != np.shape(ref_leaf):
+      raise ValueError(f"{what}{_path(path)} has shape {np.shape(leaf)}, "
+                       f"{ref_name} has {np.shape(ref_leaf)}.")
+
+
+def _check_update_args(updates, state, params, value_fn, loss_fn,
+                       context_stats, init_fn, setup: _Setup) -> None:
+  """Static checks of ``update``'s arguments (shapes only, no compute)."""
+  if not callable(value_fn):
+    raise ValueError(f"value_fn must be callable, got {value_fn!r}.")
+  if loss_fn is not None and not callable(loss_fn):
+    raise ValueError(f"loss_fn must be callable, got {loss_fn!r}.")
+  _check_like("updates (the gradients)", updates, params, "params")
+  for path, leaf in jax.tree_util.tree_flatten_with_path(updates)[0]:
+    if not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+      raise ValueError(f"updates{_path(path)} must be floating, got dtype "
+                       f"{jnp.result_type(leaf)}.")
+  if not isinstance(state, MetaLearnedState):
+    raise ValueError("state must be the MetaLearnedState returned by this "
+                     f"transformation's init, got {type(state).__name__}.")
+  _check_like("state", state, jax.eval_shape(init_fn, params),
+              "init(params)")
+  out = jax.eval_shape(value_fn, params)
+  if np.shape(out) != () or not jnp.issubdtype(out.dtype, jnp.floating):
+    raise ValueError("value_fn(params) must return a scalar float loss, got "
+                     f"shape {np.shape(out)} and dtype {out.dtype}.")
+  ctx = setup.context
+  if ctx is not None and context_stats is not None and (
+      np.size(context_stats) != ctx.num_stats):
+    raise ValueError(f"context_stats must have Contextual.num_stats="
+                     f"{ctx.num_stats} values, got shape "
+                     f"{np.shape(context_stats)}.")
 
 
 def _hyperparams(setup: _Setup, meta_params, features) -> dict[str, Array]:
@@ -305,7 +354,8 @@ def meta_learned(
   """
   learned, learned_loss = dict(learned or {}), dict(learned_loss or {})
   method = MG() if method is None else method
-  _validate(optimizer, learned, learned_loss, method, meta_optimizer, context)
+  _validate(optimizer, learned, learned_loss, method, meta_optimizer, context,
+            eps_root)
   opt = hyper_optimizer(optimizer, learned=learned, fixed=hyperparams,
                         eps_root=eps_root)
   base = method.base if isinstance(method, Optimistic) else method
@@ -346,6 +396,8 @@ def meta_learned(
     if setup.loss_side and loss_fn is None:
       raise ValueError(f"Loss-side meta-parameters {list(setup.loss_side)} "
                        "need the extra argument `loss_fn(params, hparams)`.")
+    _check_update_args(updates, state, params, value_fn, loss_fn,
+                       context_stats, init_fn, setup)
     return _update(updates, state, params, value_fn, loss_fn, context_stats,
                    setup)
 

@@ -10,6 +10,15 @@ target bootstrapped by ``L - 1`` meta-learned steps and one outer step). The
 recurrent policies are compared by replaying each trajectory's observations
 from its stored initial core state with both parameter sets.
 
+Faults: a learner step whose rollout, hyperparameters or result is not
+finite (a NaN/Inf observation, reward, loss or gradient) is skipped — the
+carry (parameters, optimiser state, context) is kept and the skip counted —
+and a meta-step whose meta-loss, meta-gradient or result is not finite is
+skipped and counted the same way. The skips select with ``jnp.where`` on a
+finiteness flag that carries no gradient, and a non-finite rollout is
+replaced by zeros *before* the step (the double-``where`` pattern), so the
+meta-gradient through a skipped step is that of the identity.
+
 References:
   Xu et al, `Meta-Gradient Reinforcement Learning
   <https://arxiv.org/abs/1805.09801>`_, 2018.
@@ -25,6 +34,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 
 import bootstrap_meta as bm
@@ -39,8 +49,8 @@ from agents.actor_critic.networks import Networks
 from agents.actor_critic.types import MetaParams, Params
 
 __all__ = [
-    "LearnerState", "MetaState", "clipped_adam", "make_meta_loss",
-    "make_step_fn", "meta_update",
+    "LearnerState", "MetaState", "all_finite", "clipped_adam",
+    "make_meta_loss", "make_step_fn", "meta_update",
 ]
 
 class LearnerState(NamedTuple):
@@ -51,18 +61,52 @@ class LearnerState(NamedTuple):
     opt_state: inner optimiser state ``s``.
     context: the context tracker (a ``bootstrap_meta.ContextState``), or
       ``None`` without context.
+    skipped: learner steps skipped so far because they were not finite
+      (int32 scalar, cumulative), or ``None``: not counted.
   """
 
   params: Params
   opt_state: optax.OptState
   context: Any
+  skipped: Any = None
 
 
 class MetaState(NamedTuple):
-  """Meta-parameters (raw ``w`` or context MLPs ``ω``) and their optimiser."""
+  """Meta-parameters (raw ``w`` or context MLPs ``ω``) and their optimiser.
+
+  Attributes:
+    params: raw ``w``, or the context MLPs ``ω``.
+    opt_state: the meta-optimiser's state.
+    skipped: meta-steps skipped so far because they were not finite (int32
+      scalar, cumulative), or ``None``: not counted.
+  """
 
   params: MetaParams
   opt_state: optax.OptState
+  skipped: Any = None
+
+
+def all_finite(tree) -> jax.Array:
+  """Whether every inexact leaf of ``tree`` is finite (a bool scalar, no
+  gradient); integer, boolean and key leaves are ignored."""
+  leaves = [x for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+  if not leaves:
+    return jnp.array(True)
+  ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+  return jax.lax.stop_gradient(ok)
+
+
+def _select(pred, new, old):
+  """Leaf-wise ``where(pred, new, old)`` (``None`` leaves stay ``None``)."""
+  return jax.tree.map(lambda a, b: jnp.where(pred, a, b), new, old)
+
+
+def _count(counter, skipped):
+  """Adds a skip to a counter (``None``: not counted)."""
+  if counter is None:
+    return None
+  return counter + skipped.astype(counter.dtype)
 
 
 def clipped_adam(learning_rate, *, max_norm: float, eps_root: float = 0.0):
@@ -82,11 +126,22 @@ def _inner_loss_fn(config: ActorCriticConfig, networks: Networks,
 
 
 def make_step_fn(config: ActorCriticConfig, networks: Networks, *,
-                 continuous: bool = False) -> Callable:
+                 continuous: bool = False,
+                 loss_fn: Callable | None = None) -> Callable:
   """The learner update ``step(carry, meta_params, traj) -> carry``.
 
   With a context, the rollout's statistics enter the tracker first
   (stop-gradiented), so ``w_i = g_ω(sg(c_i))`` can change between steps.
+  A step whose rollout, hyperparameters, new parameters, optimiser state
+  or context is not finite returns ``carry`` unchanged, with
+  ``carry.skipped`` (if counted) increased by one.
+
+  Args:
+    config: the agent's configuration.
+    networks: its networks.
+    continuous: Gaussian (not categorical) policy.
+    loss_fn: the inner loss ``loss(params, hyperparams, traj) -> scalar``;
+      default the config's A2C or PPO loss.
   """
   hyperparams_fn = make_hyperparams_fn(config)
   fixed = {"max_norm": config.max_grad_norm}
@@ -96,9 +151,15 @@ def make_step_fn(config: ActorCriticConfig, networks: Networks, *,
   optimizer = bm.hyper_optimizer(
       clipped_adam, learned=("learning_rate",) if learned_lr else (),
       fixed=fixed)
-  loss_fn = _inner_loss_fn(config, networks, continuous)
+  if loss_fn is None:
+    loss_fn = _inner_loss_fn(config, networks, continuous)
 
   def step(carry: LearnerState, meta_params, traj: Trajectory):
+    # Episode returns feed the metrics only: a NaN there is not a fault.
+    finite_traj = all_finite(traj._replace(episode_returns=None))
+    # Double where: a non-finite rollout is zeroed before the step, so that
+    # the skipped step's backward pass stays finite too.
+    traj = _select(finite_traj, traj, jax.tree.map(jnp.zeros_like, traj))
     context, features = carry.context, None
     if config.context:
       context = bm.context_update(
@@ -107,7 +168,12 @@ def make_step_fn(config: ActorCriticConfig, networks: Networks, *,
     hp = hyperparams_fn(meta_params, features)
     new = bm.inner_step(bm.LearnerState(carry.params, carry.opt_state), hp,
                         traj, optimizer=optimizer, loss_fn=loss_fn)
-    return LearnerState(new.params, new.opt_state, context)
+    ok = jnp.logical_and(finite_traj, all_finite((new, context, hp)))
+    kept = (carry.params, carry.opt_state, carry.context)
+    params, opt_state, context = _select(
+        ok, (new.params, new.opt_state, context), kept)
+    return LearnerState(params, opt_state, context,
+                        _count(carry.skipped, jnp.logical_not(ok)))
 
   return step
 
@@ -118,15 +184,18 @@ def _split(trajs: Trajectory, k: int) -> tuple[Trajectory, Trajectory]:
 
 
 def make_meta_loss(config: ActorCriticConfig, networks: Networks, *,
-                   continuous: bool = False) -> Callable:
+                   continuous: bool = False,
+                   loss_fn: Callable | None = None) -> Callable:
   """``meta_loss(w, carry, trajs, last) -> (loss, (carry_K, carry_next))``.
 
   ``trajs`` stacks the ``K`` (MG) or ``K + L - 1`` (BMG) rollouts of the
   inner and target steps; ``last`` is the outer (MG) or final target (BMG)
   rollout. ``carry_next`` is where the learner continues: ``x⁽ᴷ⁾`` for MG,
   ``x⁽ᴷ⁺ᴸ⁻¹⁾`` or ``x⁽ᴷ⁾`` for BMG per ``config.continue_from``.
+  ``loss_fn`` overrides the inner loss as in :func:`make_step_fn`.
   """
-  step_fn = make_step_fn(config, networks, continuous=continuous)
+  step_fn = make_step_fn(config, networks, continuous=continuous,
+                         loss_fn=loss_fn)
   outer_fn = losses.make_outer_loss(
       networks.unroll, discount=config.outer_discount,
       lambda_=config.outer_lambda,
@@ -162,13 +231,26 @@ def meta_update(meta: MetaState, carry: LearnerState, trajs: Trajectory,
                 meta_optimizer: optax.GradientTransformation):
   """One meta-step: gradient of ``meta_loss`` then the meta-optimiser.
 
+  If the meta-loss, the meta-gradient or the new meta-parameters or
+  meta-optimiser state are not finite, the meta-step is skipped (``meta``
+  is kept) and ``meta.skipped`` (if counted) increases by one; the learner
+  still continues to ``carry_next`` (its own non-finite steps were skipped
+  by the step function).
+
   Returns:
-    ``(meta_state, carry_next, metrics)``.
+    ``(meta_state, carry_next, metrics)``; ``metrics["skipped_meta_updates"]``
+    is 1.0 if this meta-step was skipped, else 0.0.
   """
   grad_fn = jax.value_and_grad(meta_loss, has_aux=True)
   (loss, (_, after)), grads = grad_fn(meta.params, carry, trajs, last)
   updates, opt_state = meta_optimizer.update(grads, meta.opt_state,
                                              meta.params)
   params = optax.apply_updates(meta.params, updates)
-  metrics = {"meta_loss": loss, "meta_grad_norm": optax.tree.norm(grads)}
-  return MetaState(params, opt_state), after, metrics
+  ok = all_finite((loss, grads, params, opt_state))
+  params, opt_state = _select(ok, (params, opt_state),
+                              (meta.params, meta.opt_state))
+  skipped = jnp.logical_not(ok)
+  metrics = {"meta_loss": loss, "meta_grad_norm": optax.tree.norm(grads),
+             "skipped_meta_updates": skipped.astype(jnp.float32)}
+  return (MetaState(params, opt_state, _count(meta.skipped, skipped)), after,
+          metrics)

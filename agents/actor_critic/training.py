@@ -115,9 +115,11 @@ def init_state(key: PRNGKey, agent: Agent) -> TrainState:
     context = bm.context_init(history=config.context_history,
                               num_stats=hyperparams.NUM_STATS)
   meta_params = hyperparams.init_meta_params(meta_key, config)
+  zero = jnp.zeros([], jnp.int32)
   return TrainState(
-      LearnerState(params, agent.inner_init(params), context),
-      MetaState(meta_params, agent.meta_optimizer.init(meta_params)), actor)
+      LearnerState(params, agent.inner_init(params), context, zero),
+      MetaState(meta_params, agent.meta_optimizer.init(meta_params), zero),
+      actor)
 
 
 def collect(agent: Agent, learner: LearnerState, actor: ActorState,
@@ -151,12 +153,21 @@ def trajectory_metrics(trajs: Trajectory) -> Metrics:
 
 
 def iteration(agent: Agent, state: TrainState) -> tuple[TrainState, Metrics]:
-  """One (meta-)iteration of training."""
+  """One (meta-)iteration of training.
+
+  Besides the returns, the metrics count faults: ``skipped_updates``, the
+  learner steps of this iteration skipped as not finite, and (with a
+  meta-gradient method) ``skipped_meta_updates``, 1.0 if this iteration's
+  meta-step was skipped. Cumulative counts are ``state.learner.skipped``
+  and ``state.meta.skipped``.
+  """
   config = agent.config
   if config.method == "none":
     actor, traj = agent.rollout(state.learner.params, state.actor)
     learner = agent.step(state.learner, state.meta.params, traj)
-    return TrainState(learner, state.meta, actor), trajectory_metrics(traj)
+    metrics = {**trajectory_metrics(traj),
+               **_skip_metrics(state.learner, learner)}
+    return TrainState(learner, state.meta, actor), metrics
   n = config.K if config.method == "mg" else config.K + config.L - 1
   _, actor, trajs, last = collect(agent, state.learner, state.actor,
                                   state.meta.params, n)
@@ -166,8 +177,17 @@ def iteration(agent: Agent, state: TrainState) -> tuple[TrainState, Metrics]:
   everything = jax.tree.map(lambda a, b: jnp.concatenate([a, b[None]]),
                             trajs, last)
   metrics = {**metrics, **trajectory_metrics(everything),
+             **_skip_metrics(state.learner, learner),
              **_hyperparam_metrics(agent, meta, learner)}
   return TrainState(learner, meta, actor), metrics
+
+
+def _skip_metrics(before: LearnerState, after: LearnerState) -> Metrics:
+  """``skipped_updates``: learner steps skipped between two carries."""
+  if before.skipped is None or after.skipped is None:
+    return {}
+  return {"skipped_updates": (after.skipped - before.skipped).astype(
+      jnp.float32)}
 
 
 def _hyperparam_metrics(agent: Agent, meta: MetaState,
