@@ -1,19 +1,28 @@
 r"""Actor-critic (A2C, optionally MG/BMG-meta-learned) on a POPGym task.
 
 Trains the agent of :mod:`agents.actor_critic` with a resettable S5 (or GRU,
-LSTM, MLP) core on a JAX POPGym memory task and prints the mean episodic
-return over the last 10% of training. The whole run is one jitted function
-of a key. A memoryless MLP core cannot solve RepeatPrevious; the S5 core can.
+LSTM, MLP) core on a JAX POPGym memory task (any registered task) into a
+run directory (:mod:`launch.actor_critic`): config, metrics, TensorBoard,
+orbax checkpoints (``--resume`` continues exactly), ``returns.png`` and a
+``summary.json`` of final (last 10% of log rows) and lifetime returns per
+seed. Seeds run as one vmapped program. A memoryless MLP core cannot solve
+RepeatPrevious; the S5 core can (V3 of the validation plan).
 
-Command (settings of the reported run; a few minutes on a 2-core CPU)::
+Command (the reported RepeatPreviousEasy run; a few minutes on 2 CPUs)::
 
   python -m launch.run_popgym --task=RepeatPreviousEasy --core=s5 \
-      --method=none --steps=600000 --seed=0
+      --steps=600000 --run_dir=/work/runs/popgym/easy-s5-s0
 
-Measured (2-core CPU shared with other jobs, jit included): S5 reaches
-0.999 mean episodic return over the last 10% of 600k steps (seeds 0 and 1,
-128-146 s); the memoryless MLP stays at -0.50 (89 s). The popjaxrl S5
-timescales ``dt in [0.001, 0.1]`` did not learn at all in 300k steps here;
+V3(b), RepeatPreviousMedium, three seeds in one program::
+
+  python -m launch.run_popgym --task=RepeatPreviousMedium --core=gru \
+      --num_seeds=3 --steps=1000000 --run_dir=/work/runs/popgym/medium-gru
+
+Measured before the move to run directories (2-core CPU shared with other
+jobs, jit included): S5 reaches 0.999 mean episodic return over the last
+10% of 600k steps on RepeatPreviousEasy (seeds 0 and 1, 128-146 s); the
+memoryless MLP stays at -0.50 (89 s). The popjaxrl S5 timescales
+``dt in [0.001, 0.1]`` did not learn at all in 300k steps here;
 ``[0.01, 1.0]`` (the defaults of these flags) did. Learning sets in
 between 292 learner updates (-0.50 at 300k steps) and 585 (0.999).
 At 600k steps, ``--method=bmg`` (K=1, L=2: 390 updates) reached -0.30 and
@@ -37,41 +46,74 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import time
+import os
+from collections.abc import Mapping
+from typing import Any
 
-import jax
-import numpy as np
 from absl import app, flags
 
 import tasks
-from agents.actor_critic.config import (
-    LEARNABLE,
-    METHODS,
-    ActorCriticConfig,
-)
-from agents.actor_critic.training import make_train
+from agents.actor_critic.config import LEARNABLE, METHODS, ActorCriticConfig
 from agents.cores import CORE_NAMES
+from launch import common_flags
+from launch.actor_critic import Reporting, run_experiment
+from launch.loop import RunSettings
 
-TASK = flags.DEFINE_string("task", "RepeatPreviousEasy", "Registered task.")
-CORE = flags.DEFINE_enum("core", "s5", CORE_NAMES, "Recurrent core.")
-METHOD = flags.DEFINE_enum("method", "none", METHODS, "Meta-gradient method.")
-STEPS = flags.DEFINE_integer("steps", 1_000_000, "Environment steps.")
-SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
-LEARNED = flags.DEFINE_list(
-    "learned", [], f"Meta-learned hyperparameters, from {LEARNABLE}.")
-K_STEPS = flags.DEFINE_integer("K", 1, "MG/BMG: differentiable inner steps.")
-L_STEPS = flags.DEFINE_integer("L", 2, "BMG: target length (ignored by MG).")
-NUM_ENVS = flags.DEFINE_integer("num_envs", 32, "Parallel environments.")
-UNROLL = flags.DEFINE_integer("unroll_length", 32, "Rollout length T.")
-WIDTH = flags.DEFINE_integer("width", 64, "Network width.")
-LEARNING_RATE = flags.DEFINE_float("learning_rate", 3e-3, "Adam step size.")
-DISCOUNT = flags.DEFINE_float("discount", 0.5, "Discount γ (initial).")
-DT_MAX = flags.DEFINE_float("dt_max", 1.0, "S5 largest initial timescale.")
-DT_MIN = flags.DEFINE_float("dt_min", 0.01, "S5 smallest initial timescale.")
-ENTROPY_WEIGHT = flags.DEFINE_float(
-    "entropy_weight", 1e-3, "Entropy weight (initial).")
+__all__ = ["LEARNING_SIZE", "PopgymConfig", "agent_config", "build_config",
+           "check_task", "define_agent_flags", "num_updates_for",
+           "print_outputs", "run"]
 
-_EVAL_FRACTION = 0.1  # Return reported over the last 10% of iterations.
+EXPERIMENT = "popgym"
+_KW = dict(allow_override=True)
+
+
+def define_agent_flags(**defaults: Any) -> dict[str, flags.FlagHolder]:
+  """Defines the agent flags shared by the memory launchers.
+
+  Args:
+    **defaults: per-launcher default values (flag name -> value).
+
+  Returns:
+    ``{flag name: holder}``; read them with :func:`agent_config`.
+  """
+  d = {"core": "s5", "method": "none", "steps": 1_000_000, "num_envs": 32,
+       "unroll_length": 32, "width": 64, "num_layers": 2,
+       "learning_rate": 3e-3, "discount": 0.5, "lambda_": 0.95,
+       "entropy_weight": 1e-3, "dt_min": 0.01, "dt_max": 1.0, **defaults}
+  f = {"core": flags.DEFINE_string("core", d["core"],
+                                   f"Recurrent core, one of {CORE_NAMES}.",
+                                   **_KW),
+       "method": flags.DEFINE_string(
+           "method", d["method"], f"Meta-gradient method, one of {METHODS}.",
+           **_KW),
+       "learned": flags.DEFINE_list(
+           "learned", [], f"Meta-learned hyperparameters, from {LEARNABLE}.",
+           **_KW),
+       "K": flags.DEFINE_integer("K", 1, "MG/BMG inner steps.", **_KW),
+       "L": flags.DEFINE_integer("L", 2, "BMG target length.", **_KW),
+       "steps": flags.DEFINE_integer("steps", d["steps"],
+                                     "Environment steps per seed.", **_KW),
+       "variant": flags.DEFINE_string(
+           "variant", "", "Short label of the run (default from the "
+           "task and core).", **_KW)}
+  for name, help_ in [("num_envs", "Parallel environments B."),
+                      ("unroll_length", "Rollout length T."),
+                      ("width", "Network width."),
+                      ("num_layers", "S5 layers.")]:
+    f[name] = flags.DEFINE_integer(name, d[name], help_, **_KW)
+  for name, help_ in [("learning_rate", "Adam step size."),
+                      ("discount", "Discount γ (initial)."),
+                      ("lambda_", "λ of the λ-returns (initial)."),
+                      ("entropy_weight", "Entropy weight (initial)."),
+                      ("dt_min", "S5 smallest initial timescale."),
+                      ("dt_max", "S5 largest initial timescale.")]:
+    f[name] = flags.DEFINE_float(name, d[name], help_, **_KW)
+  return f
+
+
+_FLAGS = define_agent_flags()
+TASK = flags.DEFINE_string("task", "RepeatPreviousMedium",
+                           "Registered task (tasks.registered()).", **_KW)
 
 #: The size of the reported RepeatPreviousEasy run (the slow test uses it).
 LEARNING_SIZE = ActorCriticConfig(
@@ -80,17 +122,14 @@ LEARNING_SIZE = ActorCriticConfig(
     entropy_weight=1e-3, dt_min=0.01, dt_max=1.0)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class RunConfig:
-  """A run: the agent's configuration and the seed."""
-
-  agent: ActorCriticConfig
-  seed: int = 0
-
-  def __post_init__(self):
-    if self.agent.task not in tasks.registered():
-      raise ValueError(f"Unknown task {self.agent.task!r}; valid: "
-                       f"{tasks.registered()}.")
+def check_task(task: str, method: str = "none") -> None:
+  """Raises ValueError for an unknown task or BMG with continuous actions."""
+  if task not in tasks.registered():
+    raise ValueError(f"Unknown task {task!r}; valid: {tasks.registered()}.")
+  env, params = tasks.make(task)
+  if method == "bmg" and isinstance(env.action_space(params), tasks.Box):
+    raise ValueError(f"BMG's KL matching needs Discrete actions; {task} has "
+                     f"a Box action space. Valid methods: ('none', 'mg').")
 
 
 def num_updates_for(steps: int, config: ActorCriticConfig) -> int:
@@ -100,54 +139,79 @@ def num_updates_for(steps: int, config: ActorCriticConfig) -> int:
   return max(1, steps // per)
 
 
-def build_config() -> RunConfig:
-  """Reads the flags into a validated :class:`RunConfig` (no compute)."""
-  if STEPS.value < 1:
-    raise ValueError(f"--steps must be >= 1, got {STEPS.value}.")
-  agent = ActorCriticConfig(
-      task=TASK.value, core=CORE.value, method=METHOD.value,
-      learned=tuple(LEARNED.value), K=K_STEPS.value,
-      L=L_STEPS.value if METHOD.value == "bmg" else 1, num_envs=NUM_ENVS.value,
-      unroll_length=UNROLL.value, width=WIDTH.value,
-      learning_rate=LEARNING_RATE.value, discount=DISCOUNT.value,
-      entropy_weight=ENTROPY_WEIGHT.value, dt_min=DT_MIN.value,
-      dt_max=DT_MAX.value)
-  agent = dataclasses.replace(
-      agent, num_updates=num_updates_for(STEPS.value, agent))
-  return RunConfig(agent=agent, seed=SEED.value)
+def agent_config(holders: Mapping[str, flags.FlagHolder], *,
+                 task: str, **overrides: Any) -> ActorCriticConfig:
+  """The validated agent config of the flags in ``holders``.
+
+  Args:
+    holders: from :func:`define_agent_flags`.
+    task: the task name.
+    **overrides: fields replacing the flag values (e.g. ``unroll_length``).
+
+  Raises:
+    ValueError: unknown core, method, learned name or task, bad sizes.
+  """
+  v = {k: h.value for k, h in holders.items()}
+  if v["steps"] < 1:
+    raise ValueError(f"--steps must be >= 1, got {v['steps']}.")
+  check_task(task, v["method"])
+  fields = {k: v[k] for k in ("core", "method", "K", "num_envs",
+                              "unroll_length", "width", "num_layers",
+                              "learning_rate", "discount", "lambda_",
+                              "entropy_weight", "dt_min", "dt_max")}
+  fields.update(learned=tuple(v["learned"]), task=task,
+                L=v["L"] if v["method"] == "bmg" else 1, **overrides)
+  agent = ActorCriticConfig(**fields)
+  return dataclasses.replace(agent,
+                             num_updates=num_updates_for(v["steps"], agent))
 
 
-def final_return(metrics) -> float:
-  """Mean episodic return over the last 10% of iterations."""
-  returns = np.asarray(metrics["episode_return"])
-  counts = np.asarray(metrics["episodes"])
-  tail = max(1, int(round(len(returns) * _EVAL_FRACTION)))
-  total = np.sum(returns[-tail:] * counts[-tail:])
-  return float(total / max(np.sum(counts[-tail:]), 1.0))
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PopgymConfig:
+  """A POPGym run: the agent, how it runs, and its variant label."""
+
+  agent: ActorCriticConfig
+  settings: RunSettings = RunSettings()
+  variant: str = ""
+
+  def __post_init__(self):
+    check_task(self.agent.task, self.agent.method)
+    if not self.variant:
+      object.__setattr__(self, "variant",
+                         f"{self.agent.task}-{self.agent.core}")
 
 
-def run(*, config: RunConfig) -> dict[str, float]:
-  """Trains once; returns the final return, env steps and wall time."""
-  start = time.time()
-  train = jax.jit(make_train(config.agent))
-  _, metrics = jax.block_until_ready(train(jax.random.key(config.seed)))
-  result = {
-      "final_return": final_return(metrics),
-      "env_steps": float(config.agent.env_steps),
-      "wall_seconds": time.time() - start,
-  }
-  for name in config.agent.learned:
-    result[f"hp/{name}"] = float(np.asarray(metrics[f"hp/{name}"])[-1])
-  return result
+def build_config() -> PopgymConfig:
+  """Reads the flags into a validated :class:`PopgymConfig` (no compute)."""
+  return PopgymConfig(agent=agent_config(_FLAGS, task=TASK.value),
+                      settings=common_flags.run_settings(),
+                      variant=_FLAGS["variant"].value)
+
+
+def run(*, config: PopgymConfig) -> dict[str, Any]:
+  """Trains into the run directory; returns the summary (see
+  :func:`launch.actor_critic.run_experiment`)."""
+  return run_experiment(experiment=EXPERIMENT, agent=config.agent,
+                        settings=config.settings, reporting=Reporting(),
+                        extra={"variant": config.variant})
+
+
+def print_outputs(summary: Mapping[str, Any]) -> None:
+  """Prints the final returns and where the run's files are."""
+  path = summary["run_dir"]
+  print(f"final {summary['return_key']} per seed: {summary['final']}")
+  print(f"run dir:  {path}")
+  print(f"plots:    {os.path.join(path, 'returns.png')}")
+  print(f"metrics:  {os.path.join(path, 'metrics.csv')} (and .jsonl, tb/)")
+  print(f"summary:  {os.path.join(path, 'summary.json')}")
 
 
 def main(argv):
-  """Builds the config from the flags, runs, prints the results."""
+  """Builds the config from the flags, runs, prints where outputs are."""
   del argv
+  common_flags.initialize_distributed()
   config = build_config()
-  print(config)
-  for key, value in run(config=config).items():
-    print(f"{key}: {value:.4g}")
+  print_outputs(run(config=config))
 
 
 if __name__ == "__main__":

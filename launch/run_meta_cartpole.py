@@ -1,0 +1,204 @@
+r"""Randomly projected CartPole, several trials per episode: in-context RL.
+
+Every episode samples a random projection of CartPole's observations and a
+random permutation of its actions, then runs ``16`` trials (inner episodes,
+restarting from the same start state) under them
+(:class:`tasks.control.RandomProjectionMeta`). A recurrent agent that
+adapts in context scores more in later trials (V4; Lu et al., 2023,
+Fig. 3). The launcher trains the actor-critic agent into a run directory
+(:mod:`launch.actor_critic`), then restores the final checkpoint and
+evaluates the trained policy for ``--eval_episodes`` whole episodes at each
+``--eval_trials`` (e.g. the training 16 and 32, past the training horizon),
+writing ``trial_returns.json`` and ``trial_returns.png`` (mean return by
+trial index) and adding them to ``summary.json``.
+
+Command (S5, then the GRU baseline, three seeds each)::
+
+  python -m launch.run_meta_cartpole --core=s5 --num_seeds=3 \
+      --steps=500000 --run_dir=/work/runs/meta_cartpole/s5
+  python -m launch.run_meta_cartpole --core=gru --num_seeds=3 \
+      --steps=500000 --run_dir=/work/runs/meta_cartpole/gru
+
+References:
+  Lu et al, `Structured State Space Models for In-Context Reinforcement
+  Learning <https://arxiv.org/abs/2303.03982>`_, 2023.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import numpy as np
+from absl import app, flags
+
+from agents.actor_critic.config import ActorCriticConfig
+from agents.actor_critic.evaluation import returns_by_trial
+from agents.actor_critic.training import make_agent
+from launch import common_flags, run_popgym
+from launch.actor_critic import Reporting, make_loop_spec, run_experiment
+from launch.loop import RunSettings
+from launch.rundir import RunDir
+
+__all__ = ["META_TASKS", "MetaCartPoleConfig", "build_config",
+           "evaluate_run", "run"]
+
+EXPERIMENT = "meta_cartpole"
+#: Registered meta-CartPole tasks (full state, position only, noisy).
+META_TASKS = ("MetaCartPole", "MetaStatelessCartPole",
+              "MetaNoisyStatelessCartPole")
+_KW = dict(allow_override=True)
+
+_FLAGS = run_popgym.define_agent_flags(
+    steps=500_000, num_envs=32, unroll_length=32, discount=0.99,
+    learning_rate=1e-3, entropy_weight=1e-2)
+TASK = flags.DEFINE_string("task", "MetaStatelessCartPole",
+                           f"Meta task, one of {META_TASKS}.", **_KW)
+EVAL_TRIALS = flags.DEFINE_list(
+    "eval_trials", ["16", "32"], "Trials per evaluation episode.", **_KW)
+EVAL_EPISODES = flags.DEFINE_integer(
+    "eval_episodes", 64, "Evaluation episodes per seed.", **_KW)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MetaCartPoleConfig:
+  """A meta-CartPole run and its by-trial evaluation.
+
+  Attributes:
+    agent: the agent (task from :data:`META_TASKS`).
+    settings: how it runs.
+    variant: label (default: the core).
+    eval_trials: trials per episode of each evaluation.
+    eval_episodes: evaluation episodes per seed.
+  """
+
+  agent: ActorCriticConfig
+  settings: RunSettings = RunSettings()
+  variant: str = ""
+  eval_trials: tuple[int, ...] = (16, 32)
+  eval_episodes: int = 64
+
+  def __post_init__(self):
+    if self.agent.task not in META_TASKS:
+      raise ValueError(f"Unknown meta task {self.agent.task!r}; valid: "
+                       f"{META_TASKS}.")
+    object.__setattr__(self, "eval_trials", tuple(self.eval_trials))
+    if any(n < 1 for n in self.eval_trials) or self.eval_episodes < 1:
+      raise ValueError("eval_trials and eval_episodes must be >= 1, got "
+                       f"{self.eval_trials} and {self.eval_episodes}.")
+    if not self.variant:
+      object.__setattr__(self, "variant", self.agent.core)
+
+
+def build_config() -> MetaCartPoleConfig:
+  """Reads the flags into a validated config (no compute)."""
+  if TASK.value not in META_TASKS:
+    raise ValueError(f"Unknown meta task {TASK.value!r}; valid: "
+                     f"{META_TASKS}.")
+  try:
+    trials = tuple(int(n) for n in EVAL_TRIALS.value)
+  except ValueError as e:
+    raise ValueError(f"--eval_trials must be integers, got "
+                     f"{EVAL_TRIALS.value}.") from e
+  return MetaCartPoleConfig(
+      agent=run_popgym.agent_config(_FLAGS, task=TASK.value),
+      settings=common_flags.run_settings(), variant=_FLAGS["variant"].value,
+      eval_trials=trials, eval_episodes=EVAL_EPISODES.value)
+
+
+def _restore_params(config: MetaCartPoleConfig, run_dir: str):
+  """Network parameters ``[S, ...]`` of the run's newest checkpoint."""
+  settings = config.settings
+  keys = jax.random.split(jax.random.key(settings.seed), settings.num_seeds)
+  template = jax.jit(make_loop_spec(config.agent).init)(keys)
+  with open(os.path.join(run_dir, "config.json")) as f:
+    saved = json.load(f)
+  run = RunDir(run_dir, config=saved, resume=True)
+  try:
+    _, state = run.restore(template)
+  finally:
+    run.close()
+  return state.learner.params
+
+
+def evaluate_run(config: MetaCartPoleConfig,
+                 run_dir: str) -> dict[str, Any]:
+  """Mean return by trial index of the run's trained policy, per seed.
+
+  Returns:
+    ``{str(num_trials): {"per_seed": [S][num_trials], "mean": [num_trials],
+    "completed": fraction of episodes finished}}``.
+  """
+  agent = make_agent(config.agent)
+  params = _restore_params(config, run_dir)
+  s = config.settings.num_seeds
+  keys = jax.random.split(jax.random.fold_in(
+      jax.random.key(config.settings.seed), 1), s)
+  out = {}
+  for n in config.eval_trials:
+    evaluate = jax.jit(jax.vmap(lambda p, k, n=n: returns_by_trial(
+        agent, p, k, num_episodes=config.eval_episodes, num_trials=n)))
+    result = jax.device_get(evaluate(params, keys))
+    per_seed = np.asarray(result.returns).mean(axis=1)  # [S, n]
+    out[str(n)] = {"per_seed": per_seed.tolist(),
+                   "mean": per_seed.mean(axis=0).tolist(),
+                   "completed": float(np.mean(result.completed))}
+  return out
+
+
+def _plot(path: str, by_trial: dict[str, Any], label: str) -> None:
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  for n, r in by_trial.items():
+    per_seed = np.asarray(r["per_seed"])
+    trials = np.arange(1, per_seed.shape[1] + 1)
+    ax.errorbar(trials, per_seed.mean(0), yerr=per_seed.std(0), marker=".",
+                capsize=2, label=f"{label}, {n} trials")
+  ax.set_xlabel("trial within the episode")
+  ax.set_ylabel("mean trial return")
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(os.path.join(path, "trial_returns.png"), dpi=100)
+  plt.close(fig)
+
+
+def run(*, config: MetaCartPoleConfig) -> dict[str, Any]:
+  """Trains, then evaluates by trial; returns the summary with
+  ``trial_returns`` (see :func:`evaluate_run`)."""
+  summary = run_experiment(experiment=EXPERIMENT, agent=config.agent,
+                           settings=config.settings, reporting=Reporting(),
+                           extra={"variant": config.variant,
+                                  "eval_trials": list(config.eval_trials),
+                                  "eval_episodes": config.eval_episodes})
+  path = summary["run_dir"]
+  by_trial = evaluate_run(config, path)
+  summary = {**summary, "trial_returns": by_trial}
+  for name, payload in [("trial_returns.json", by_trial),
+                        ("summary.json", summary)]:
+    with open(os.path.join(path, name), "w") as f:
+      json.dump(payload, f, indent=2, sort_keys=True)
+  _plot(path, by_trial, config.variant)
+  return summary
+
+
+def main(argv):
+  """Builds the config from the flags, runs, prints where outputs are."""
+  del argv
+  common_flags.initialize_distributed()
+  summary = run(config=build_config())
+  for n, r in summary["trial_returns"].items():
+    print(f"{n} trials: mean return by trial "
+          f"{np.round(r['mean'], 3).tolist()}")
+  run_popgym.print_outputs(summary)
+  print(f"by trial: {os.path.join(summary['run_dir'], 'trial_returns.png')}")
+
+
+if __name__ == "__main__":
+  app.run(main)

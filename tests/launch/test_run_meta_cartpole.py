@@ -1,0 +1,136 @@
+"""Meta-CartPole launcher (V4) and the by-trial evaluation: returns by trial
+by hand (CartPole pays 1 per step), a tiny run writes its run directory and
+evaluation, resume is exact, and bad flags fail before any compute.
+
+References:
+  Lu et al, `Structured State Space Models for In-Context Reinforcement
+  Learning <https://arxiv.org/abs/2303.03982>`_, 2023.
+"""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+from agents.actor_critic.config import ActorCriticConfig
+from agents.actor_critic.evaluation import returns_by_trial
+from agents.actor_critic.training import init_state, make_agent
+from launch import run_meta_cartpole
+from tests.launch.test_run_popgym import (
+    AGENT_FLAGS,
+    check_resume,
+    rows_of,
+    settings,
+)
+
+_AGENT = ActorCriticConfig(task="MetaCartPole", core="mlp", width=8,
+                           num_envs=2, unroll_length=8, num_updates=4)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _parsed_flags():
+  """Flag values outside ``app.run``: parse an empty command line once."""
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS(["test"])
+
+
+@pytest.fixture(scope="module")
+def agent_and_params():
+  agent = make_agent(_AGENT)
+  return agent, init_state(jax.random.key(0), agent).learner.params
+
+
+def test_returns_by_trial_before_the_first_trial_can_end(agent_and_params):
+  # From |x|, |θ| <= 0.05 the pole cannot fall (|θ| > 12°) nor the cart
+  # leave (|x| > 2.4) in 3 steps: each episode earns 1 + 1 + 1 in trial 0.
+  agent, params = agent_and_params
+  out = returns_by_trial(agent, params, jax.random.key(1), num_episodes=5,
+                         num_trials=2, max_steps=3)
+  np.testing.assert_array_equal(out.returns, [[3.0, 0.0]] * 5)
+  np.testing.assert_array_equal(out.lengths, [3] * 5)
+  assert not np.any(out.completed)
+
+
+def test_returns_by_trial_whole_episodes(agent_and_params):
+  agent, params = agent_and_params
+  out = jax.jit(lambda k: returns_by_trial(
+      agent, params, k, num_episodes=6, num_trials=3))(jax.random.key(2))
+  returns = np.asarray(out.returns)
+  assert np.all(out.completed) and returns.shape == (6, 3)
+  # Reward 1 per step: a trial's return is its length, an integer in
+  # [1, 200] (CartPole's time limit in MetaCartPole), and the trials add
+  # up to the episode's length.
+  np.testing.assert_array_equal(returns, np.round(returns))
+  assert returns.min() >= 1 and returns.max() <= 200
+  np.testing.assert_array_equal(returns.sum(axis=1), out.lengths)
+
+
+def test_returns_by_trial_needs_a_meta_task():
+  agent = make_agent(ActorCriticConfig(task="RepeatPreviousEasy",
+                                       core="mlp", width=8, num_envs=2))
+  with pytest.raises(ValueError, match="meta task.*MetaCartPole"):
+    returns_by_trial(agent, None, jax.random.key(0), num_episodes=1)
+
+
+def _config(path, resume=False):
+  return run_meta_cartpole.MetaCartPoleConfig(
+      agent=_AGENT, settings=settings(path, resume=resume),
+      eval_trials=(2, 3), eval_episodes=4)
+
+
+def test_run_writes_run_dir_evaluation_and_resume_is_exact(tmp_path):
+  full = tmp_path / "full"
+  summary = run_meta_cartpole.run(config=_config(full))
+  config = json.loads((full / "config.json").read_text())
+  assert config["experiment"] == "meta_cartpole"
+  assert config["extra"]["variant"] == "mlp"
+  rows = rows_of(full)
+  assert len(rows) == 2 * 4 and rows[-1]["env_steps"] == 64
+  # One reward per step of CartPole while the meta-episode runs.
+  assert all(r["reward_mean"] == 1.0 for r in rows)
+  for name in ("metrics.csv", "returns.png", "summary.json",
+               "trial_returns.json", "trial_returns.png"):
+    assert (full / name).exists(), name
+  by_trial = json.loads((full / "trial_returns.json").read_text())
+  assert by_trial == summary["trial_returns"]
+  assert sorted(by_trial) == ["2", "3"]
+  for n in (2, 3):
+    per_seed = np.asarray(by_trial[str(n)]["per_seed"])
+    assert per_seed.shape == (2, n)
+    # Means of 4 integer trial lengths in [1, 200].
+    np.testing.assert_array_equal(per_seed * 4, np.round(per_seed * 4))
+    assert per_seed.min() >= 1 and per_seed.max() <= 200
+    np.testing.assert_allclose(by_trial[str(n)]["mean"], per_seed.mean(0))
+    assert by_trial[str(n)]["completed"] == 1.0
+  check_resume(full, tmp_path / "cut", run_meta_cartpole.run, _config,
+               checkpoint="checkpoints/4")
+  assert json.loads((tmp_path / "cut" / "trial_returns.json").read_text()
+                    ) == by_trial
+
+
+@pytest.mark.parametrize("flag_values, match", [
+    (dict(task="CartPole"), r"Unknown meta task 'CartPole'.*MetaCartPole"),
+    (dict(core="transformer"), r"core 'transformer'.*'s5'"),
+    (dict(eval_trials=["a"]), "eval_trials must be integers"),
+    (dict(eval_trials=["0"]), "must be >= 1"),
+    (dict(eval_episodes=0), "must be >= 1"),
+])
+def test_bad_flags_fail_before_compute(flag_values, match):
+  values = {**AGENT_FLAGS, "task": "MetaStatelessCartPole",
+            "eval_trials": ["16", "32"], "eval_episodes": 8, **flag_values}
+  with flagsaver.flagsaver(**values):
+    with pytest.raises(ValueError, match=match):
+      run_meta_cartpole.build_config()
+
+
+def test_flags_build_the_config():
+  values = {**AGENT_FLAGS, "task": "MetaNoisyStatelessCartPole",
+            "core": "s5", "eval_trials": ["16", "32"], "eval_episodes": 8}
+  with flagsaver.flagsaver(**values):
+    config = run_meta_cartpole.build_config()
+  assert (config.variant, config.eval_trials, config.eval_episodes) == (
+      "s5", (16, 32), 8)
+  assert config.agent.task == "MetaNoisyStatelessCartPole"

@@ -1,0 +1,151 @@
+"""POPGym launcher (V3): a tiny run writes its run directory, an interrupted
+run resumes to exactly the uninterrupted metrics, bad flags fail before any
+compute, and (slow) the reported RepeatPreviousEasy result: S5 learns it, a
+memoryless MLP does not.
+
+References:
+  Morad et al, `POPGym <https://arxiv.org/abs/2303.01859>`_, 2023.
+"""
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+from agents.actor_critic.config import ActorCriticConfig
+from launch import run_popgym
+from launch.loop import RunSettings
+
+#: Every agent flag, so that tests do not depend on which launcher (they
+#: share flag names) was imported last.
+AGENT_FLAGS = dict(core="mlp", method="none", learned=[], K=1, L=2,
+                   steps=1000, num_envs=2, unroll_length=8, width=8,
+                   num_layers=1, learning_rate=1e-3, discount=0.5,
+                   lambda_=0.95, entropy_weight=1e-3, dt_min=0.01,
+                   dt_max=1.0, variant="")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _parsed_flags():
+  """Flag values outside ``app.run``: parse an empty command line once."""
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS(["test"])
+
+
+def settings(path, *, resume=False, num_seeds=2):
+  """Logs every iteration, checkpoints every 2."""
+  return RunSettings(run_dir=str(path), num_seeds=num_seeds, log_every=1,
+                     checkpoint_every=2, resume=resume, progress=False)
+
+
+def rows_of(path):
+  """The metric rows of a run directory."""
+  return [json.loads(x) for x in (path / "metrics.jsonl").read_text()
+          .splitlines()]
+
+
+def strip(rows):
+  """Rows without the wall-clock column."""
+  return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
+
+
+def check_resume(full, cut, run, config_at, *, checkpoint, sub=""):
+  """Copies the finished run ``full`` to ``cut``, deletes the checkpoint
+  ``checkpoint`` (a path under ``cut``, as if the run was killed after
+  logging but before checkpointing), resumes it and checks that the rows of
+  ``<cut>/<sub>`` equal the uninterrupted run's."""
+  shutil.copytree(full, cut)
+  shutil.rmtree(cut / checkpoint)
+  (cut / "summary.json").unlink()
+  run(config=config_at(cut, resume=True))
+  assert strip(rows_of(cut / sub)) == strip(rows_of(full / sub))
+
+
+def _config(path, resume=False):
+  # RepeatPreviousEasy: 4 iterations of 16 steps x 2 envs (128 env steps).
+  agent = ActorCriticConfig(task="RepeatPreviousEasy", core="mlp", width=8,
+                            num_envs=2, unroll_length=16, num_updates=4)
+  return run_popgym.PopgymConfig(agent=agent,
+                                 settings=settings(path, resume=resume))
+
+
+def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
+  full = tmp_path / "full"
+  summary = run_popgym.run(config=_config(full))
+  config = json.loads((full / "config.json").read_text())
+  assert config["experiment"] == "popgym"
+  assert config["extra"]["variant"] == "RepeatPreviousEasy-mlp"
+  rows = rows_of(full)
+  assert len(rows) == 2 * 4 and rows[-1]["env_steps"] == 128
+  # RepeatPreviousEasy (52 cards, k = 4): 48 scored steps of ±1/48, so a
+  # step's reward is in [-1/48, 1/48] and 48 x an episode's return is an
+  # even integer. Each env's only finished episode ends at step 52, inside
+  # the 4th iteration (steps 49-64).
+  assert all(abs(r["reward_mean"]) <= 1 / 48 + 1e-7 for r in rows)
+  assert [r["episodes"] for r in rows] == [0.0] * 6 + [2.0] * 2
+  for r in rows[-2:]:
+    scaled = 2 * r["episode_return"] * 48  # The mean of two episodes.
+    assert abs(scaled - round(scaled)) < 1e-4 and round(scaled) % 2 == 0
+    assert -1.0 <= r["episode_return"] <= 1.0
+  assert summary["final"] == [r["episode_return"] for r in rows[-2:]]
+  for name in ("metrics.csv", "returns.png", "summary.json"):
+    assert (full / name).exists(), name
+  assert sorted(p.name for p in (full / "checkpoints").iterdir()) == [
+      "2", "4"]
+  assert summary["env_steps"] == 128 and summary["num_seeds"] == 2
+  check_resume(full, tmp_path / "cut", run_popgym.run, _config,
+               checkpoint="checkpoints/4")
+
+
+@pytest.mark.parametrize("flag_values, match", [
+    (dict(task="NoSuchTask"), r"Unknown task 'NoSuchTask'.*RepeatPrevious"),
+    (dict(core="transformer"), r"core 'transformer'.*'s5'"),
+    (dict(method="sgd"), r"method 'sgd'.*'bmg'"),
+    (dict(method="none", learned=["discount"]), "learns nothing"),
+    (dict(method="mg", learned=["temperature"]), r"'temperature'.*lambda_"),
+    (dict(task="StatelessPendulumEasy", method="bmg",
+          learned=["entropy_weight"]), r"Discrete actions.*'mg'"),
+    (dict(steps=0), "steps must be >= 1"),
+])
+def test_bad_flags_fail_before_compute(flag_values, match):
+  values = {**AGENT_FLAGS, "task": "RepeatPreviousEasy", **flag_values}
+  with flagsaver.flagsaver(**values):
+    with pytest.raises(ValueError, match=match):
+      run_popgym.build_config()
+
+
+def test_flags_build_the_config():
+  values = {**AGENT_FLAGS, "task": "RepeatPreviousMedium", "core": "gru",
+            "steps": 10_000, "num_envs": 4, "unroll_length": 16,
+            "num_seeds": 3}
+  with flagsaver.flagsaver(**values):
+    config = run_popgym.build_config()
+  assert config.variant == "RepeatPreviousMedium-gru"
+  assert (config.agent.task, config.agent.core) == ("RepeatPreviousMedium",
+                                                    "gru")
+  assert config.agent.num_updates == 10_000 // (4 * 16)
+  assert config.settings.num_seeds == 3
+
+
+def test_num_updates_for_budget():
+  cfg = ActorCriticConfig(num_envs=4, unroll_length=8, method="bmg", K=1,
+                          L=2, learned=("discount",), discount=0.95)
+  assert run_popgym.num_updates_for(1000, cfg) == 1000 // (3 * 32)
+  assert run_popgym.num_updates_for(1, cfg) == 1
+
+
+@pytest.mark.slow
+def test_s5_learns_repeat_previous_easy_and_mlp_does_not(tmp_path):
+  final = {}
+  for core in ("s5", "mlp"):
+    agent = dataclasses.replace(run_popgym.LEARNING_SIZE, core=core)
+    config = run_popgym.PopgymConfig(agent=agent, settings=RunSettings(
+        run_dir=str(tmp_path / core), log_every=15, progress=False))
+    final[core] = run_popgym.run(config=config)["final"][0]
+  assert final["s5"] > 0.9, final
+  assert final["mlp"] < 0.0, final
+  assert np.isfinite(list(final.values())).all()
