@@ -1,26 +1,32 @@
-"""Training throughput of the recurrent cores (S5 vs GRU, LSTM, MLP).
+"""Training throughput of the agent's learner update per core (S5 vs GRU).
 
-Times a jitted forward+backward pass of a small actor-critic-like loss
-(policy-gradient + value + entropy terms on heads over the core's outputs)
-through ``core.unroll`` on time-major ``[T, B]`` data with ~1% resets and a
-non-zero initial state, as in the S5 experiments of Lu et al. (2023). Prints
-one JSON object per (core, T):
+Builds the actor-critic agent with
+:func:`agents.actor_critic.training.make_agent` on a POPGym task, collects one
+fixed :class:`~agents.actor_critic.acting.Trajectory` of length T over B
+environments with the initial policy, and times the agent's FULL learner step
+``agent.step`` (replay of the recurrent policy from the stored initial state,
+A2C or PPO loss, backward pass, global-norm clipping and the Adam update),
+jitted, on that trajectory. All cores have the same width H (encoder, core
+and heads), as in the S5 vs GRU comparison of Lu et al. (2023). Prints one
+JSON object per (core, T):
 
-* ``train_steps_per_s``: transitions (T x B) per second of one
-  forward+backward pass, median over repeats, compile excluded;
-* ``best_steps_per_s``: the same from the fastest repeat (robust to load
-  from other processes on the machine);
+* ``train_steps_per_s``: environment steps (T x B) per second of one learner
+  update, median over repeats, compile excluded;
+* ``best_steps_per_s``: the same from the fastest repeat;
 * ``ratio_vs_gru``: ``train_steps_per_s`` over the GRU's at the same T;
-* ``cpu_s_per_pass``: process CPU seconds (all threads) of one pass, median;
-* ``cpu_ratio_vs_gru``: the GRU's CPU seconds per pass over this core's
-  (throughput per CPU-second, robust when other processes share the cores);
-* ``compile_s``: lowering + XLA compilation of the pass;
-* ``params``: number of parameters of the core and heads.
+* ``cpu_s_per_update``: process CPU seconds (all threads) of one update,
+  median;
+* ``cpu_ratio_vs_gru``: the GRU's CPU seconds per update over this core's
+  (throughput per CPU-second; robust when other processes share the cores);
+* ``compile_s``: tracing, lowering and XLA compilation of the update;
+* ``params``: number of network parameters;
+* ``load_avg_1m``: the machine's 1-minute load average after the core's run.
 
 Usage::
 
   python bench/core_throughput.py                     # the default table
   python bench/core_throughput.py --cores s5,gru --lengths 1024 --repeats 5
+  python bench/core_throughput.py --loss ppo --width 256 --batch 64
 
 References:
   Lu et al., `Structured State Space Models for In-Context Reinforcement
@@ -30,86 +36,97 @@ References:
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import os
 import statistics
 import time
 
-import haiku as hk
 import jax
-import jax.numpy as jnp
 
-from agents import cores
+from agents.actor_critic import learning, networks, training
+from agents.actor_critic.config import ActorCriticConfig
 
-_OBS, _ACTIONS = 32, 4
-# Bench variants: name -> (core kind, constructor kwargs given the width).
+# Bench variants: name -> (config core, config num_layers, extra core kwargs
+# beyond what make_agent passes; None when make_agent's network is used).
 _VARIANTS = {
-  "gru": ("gru", lambda w: {}),
-  "lstm": ("lstm", lambda w: {}),
-  "mlp": ("mlp", lambda w: {}),
-  "s5": ("s5", lambda w: {}),
-  "s5_2layer": ("s5", lambda w: {"num_layers": 2}),
-  "s5_lite": (
-    "s5",
-    lambda w: {"activation": "half_glu1", "state_size": w // 2},
-  ),
-  "s5_associative": ("s5", lambda w: {"scan": "associative"}),
+  "gru": ("gru", 1, None),
+  "lstm": ("lstm", 1, None),
+  "mlp": ("mlp", 1, None),
+  "s5": ("s5", 1, None),
+  "s5_2layer": ("s5", 2, None),
+  "s5_lite": ("s5", 1, {"activation": "half_glu1", "state_size_ratio": 0.5}),
+  "s5_associative": ("s5", 1, {"scan": "associative"}),
 }
 
 
-def make_loss(kind: str, *, width: int, **kwargs):
-  """A pure ``loss(params, batch)`` and ``init(key, batch)`` for one core."""
-
-  def forward(batch):
-    obs, resets, actions, returns = batch
-    core = cores.make_core(kind, width=width, **kwargs)
-    state = core.initial_state(obs.shape[1])
-    # A non-zero carried state, as in truncated BPTT across rollouts.
-    state = jax.tree.map(lambda s: s + jnp.ones_like(s) * 0.1, state)
-    y, _ = core.unroll(obs, resets, state)  # [T, B, H]
-    logits = hk.Linear(_ACTIONS, name="policy")(y)
-    value = hk.Linear(1, name="value")(y)[..., 0]
-    log_pi = jax.nn.log_softmax(logits)
-    adv = jax.lax.stop_gradient(returns - value)
-    log_pi_a = jnp.take_along_axis(log_pi, actions[..., None], -1)[..., 0]
-    entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, -1)
-    pg = -jnp.mean(log_pi_a * adv)
-    return pg + 0.5 * jnp.mean((returns - value) ** 2) - 0.01 * entropy.mean()
-
-  return hk.without_apply_rng(hk.transform(forward))
-
-
-def make_batch(key: jax.Array, *, length: int, batch: int):
-  """Random observations, ~1% resets, actions and returns, time-major."""
-  k_obs, k_reset, k_act, k_ret = jax.random.split(key, 4)
-  obs = jax.random.normal(k_obs, (length, batch, _OBS))
-  resets = (jax.random.uniform(k_reset, (length, batch)) < 0.01).astype(
-    jnp.float32
+def build_agent(name: str, config: ActorCriticConfig) -> training.Agent:
+  """The agent of ``make_agent``, with a variant's extra S5 options."""
+  core, num_layers, extra = _VARIANTS[name]
+  agent = training.make_agent(
+    dataclasses.replace(config, core=core, num_layers=num_layers)
   )
-  actions = jax.random.randint(k_act, (length, batch), 0, _ACTIONS)
-  returns = jax.random.normal(k_ret, (length, batch))
-  return obs, resets, actions, returns
+  if extra is None:
+    return agent
+  cfg = agent.config
+  kwargs = dict(extra)
+  ratio = kwargs.pop("state_size_ratio", None)
+  if ratio is not None:
+    kwargs["state_size"] = int(cfg.width * ratio)
+  kwargs.update(num_layers=num_layers, dt_min=cfg.dt_min, dt_max=cfg.dt_max)
+  space = agent.env.action_space(agent.env_params)
+  nets = networks.make_networks(
+    core=core, width=cfg.width, num_actions=space.n, core_kwargs=kwargs
+  )
+  return agent._replace(
+    networks=nets,
+    rollout=functools.partial(agent.rollout, step_fn=nets.step),
+    step=learning.make_step_fn(cfg, nets),
+  )
 
 
-def measure(name: str, *, length: int, batch: int, width: int, repeats: int):
-  """Compile time and per-repeat seconds of one forward+backward pass."""
-  kind, kwargs = _VARIANTS[name]
-  model = make_loss(kind, width=width, **kwargs(width))
-  data = make_batch(jax.random.key(0), length=length, batch=batch)
-  params = jax.jit(model.init)(jax.random.key(1), data)
-  step = jax.jit(jax.value_and_grad(model.apply))
+def fixed_trajectory(agent: training.Agent, key: jax.Array):
+  """The initial learner state, meta-parameters and one rollout."""
+  state = training.init_state(key, agent)
+  _, traj = jax.jit(agent.rollout)(state.learner.params, state.actor)
+  return state.learner, state.meta.params, jax.block_until_ready(traj)
+
+
+def measure(agent: training.Agent, *, repeats: int, key: jax.Array):
+  """Compile seconds and per-repeat (wall, CPU) seconds of one update."""
+  learner, meta_params, traj = fixed_trajectory(agent, key)
   start = time.perf_counter()
-  compiled = step.lower(params, data).compile()
+  update = jax.jit(agent.step).lower(learner, meta_params, traj).compile()
   compile_s = time.perf_counter() - start
-  jax.block_until_ready(compiled(params, data))  # warm-up
+  jax.block_until_ready(update(learner, meta_params, traj))  # warm-up
   times, cpu_times = [], []
   for _ in range(repeats):
     start, cpu_start = time.perf_counter(), time.process_time()
-    jax.block_until_ready(compiled(params, data))
+    jax.block_until_ready(update(learner, meta_params, traj))
     times.append(time.perf_counter() - start)
     cpu_times.append(time.process_time() - cpu_start)
-  n_params = sum(x.size for x in jax.tree.leaves(params))
+  n_params = sum(x.size for x in jax.tree.leaves(learner.params))
   return compile_s, times, cpu_times, n_params
+
+
+def _record(name, length, batch, compile_s, times, cpu_times, n_params, gru):
+  """One JSON-able row; ``gru`` is the GRU's ``(rate, cpu)`` at this T."""
+  rate = length * batch / statistics.median(times)
+  cpu = statistics.median(cpu_times)
+  gru_rate, gru_cpu = gru if gru is not None else (rate, cpu)
+  return {
+    "core": name,
+    "T": length,
+    "train_steps_per_s": round(rate, 1),
+    "best_steps_per_s": round(length * batch / min(times), 1),
+    "ratio_vs_gru": round(rate / gru_rate, 3),
+    "cpu_s_per_update": round(cpu, 4),
+    "cpu_ratio_vs_gru": round(gru_cpu / cpu, 3),
+    "compile_s": round(compile_s, 2),
+    "params": int(n_params),
+    "load_avg_1m": round(os.getloadavg()[0], 2),
+  }
 
 
 def main() -> None:
@@ -117,6 +134,8 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--cores", default="gru,lstm,mlp,s5,s5_lite,s5_2layer")
   parser.add_argument("--lengths", default="64,256,1024")
+  parser.add_argument("--task", default="RepeatPreviousEasy")
+  parser.add_argument("--loss", default="a2c", choices=("a2c", "ppo"))
   parser.add_argument("--width", type=int, default=128)
   parser.add_argument("--batch", type=int, default=16)
   parser.add_argument("--repeats", type=int, default=7)
@@ -126,35 +145,27 @@ def main() -> None:
   if unknown:
     raise ValueError(f"Unknown cores {unknown}; valid: {sorted(_VARIANTS)}.")
   names = ["gru"] + [n for n in names if n != "gru"]  # GRU first: the ratio.
+  print(json.dumps({"uptime": os.popen("uptime").read().strip(), **vars(args)}))
   for length in [int(t) for t in args.lengths.split(",")]:
-    gru_rate = gru_cpu = None
+    config = ActorCriticConfig(
+      task=args.task,
+      width=args.width,
+      num_envs=args.batch,
+      unroll_length=length,
+      loss=args.loss,
+    )
+    gru = None
     for name in names:
       compile_s, times, cpu_times, n_params = measure(
-        name,
-        length=length,
-        batch=args.batch,
-        width=args.width,
-        repeats=args.repeats,
+        build_agent(name, config), repeats=args.repeats, key=jax.random.key(0)
       )
-      rate = length * args.batch / statistics.median(times)
-      cpu = statistics.median(cpu_times)
+      row = _record(
+        name, length, args.batch, compile_s, times, cpu_times, n_params, gru
+      )
       if name == "gru":
-        gru_rate, gru_cpu = rate, cpu
-      record = {
-        "core": name,
-        "T": length,
-        "train_steps_per_s": round(rate, 1),
-        "best_steps_per_s": round(length * args.batch / min(times), 1),
-        "ratio_vs_gru": round(rate / gru_rate, 3),
-        "cpu_s_per_pass": round(cpu, 4),
-        "cpu_ratio_vs_gru": round(gru_cpu / cpu, 3),
-        "compile_s": round(compile_s, 2),
-        "params": int(n_params),
-        "width": args.width,
-        "batch": args.batch,
-        "load_avg_1m": round(os.getloadavg()[0], 2),
-      }
-      print(json.dumps(record), flush=True)
+        gru = (length * args.batch / statistics.median(times),
+               statistics.median(cpu_times))
+      print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
