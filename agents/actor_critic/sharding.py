@@ -222,8 +222,10 @@ def maybe_initialize_distributed(*, coordinator_address: str | None,
                                  process_id: int | None) -> bool:
   """Calls ``jax.distributed.initialize`` when a coordinator is given.
 
-  With all three arguments ``None`` nothing happens (the single-host path).
-  Call it before any other JAX call, on every process.
+  Without a coordinator (``None`` or ``""``) nothing happens: the
+  single-host path, where ``num_processes`` may only be ``None`` or 1 and
+  ``process_id`` ``None`` or 0 (flag defaults). Call it before any other
+  JAX call, on every process.
 
   Args:
     coordinator_address: ``"host:port"`` of process 0, reachable by all.
@@ -234,16 +236,17 @@ def maybe_initialize_distributed(*, coordinator_address: str | None,
     Whether ``jax.distributed.initialize`` was called.
 
   Raises:
-    ValueError: if only some arguments are given or they are out of range.
+    ValueError: if the arguments are incomplete or out of range.
   """
-  given = {"coordinator_address": coordinator_address,
-           "num_processes": num_processes, "process_id": process_id}
-  if all(v is None for v in given.values()):
+  if not coordinator_address:
+    if num_processes not in (None, 1) or process_id not in (None, 0):
+      raise ValueError(
+          f"num_processes={num_processes}, process_id={process_id} need a "
+          "coordinator_address ('host:port' of process 0).")
     return False
-  missing = sorted(k for k, v in given.items() if v is None)
-  if missing:
-    raise ValueError(f"Multi-host runs need all of {sorted(given)}; "
-                     f"missing {missing}.")
+  if num_processes is None or process_id is None:
+    raise ValueError("A multi-host run needs num_processes and process_id "
+                     f"with coordinator_address={coordinator_address!r}.")
   if ":" not in coordinator_address:
     raise ValueError("coordinator_address must be 'host:port', got "
                      f"{coordinator_address!r}.")

@@ -186,15 +186,20 @@ def test_indivisible_batch_raises(child_result):
   assert "num_envs=6" in msg and "multiple of" in msg and "(4)" in msg
 
 
-def test_single_host_path_is_unchanged():
+@pytest.mark.parametrize("kwargs", [
+    {"coordinator_address": None, "num_processes": None, "process_id": None},
+    {"coordinator_address": "", "num_processes": 1, "process_id": 0},
+])
+def test_single_host_path_is_unchanged(kwargs):
   from agents.actor_critic import sharding
-  assert not sharding.maybe_initialize_distributed(
-      coordinator_address=None, num_processes=None, process_id=None)
+  assert not sharding.maybe_initialize_distributed(**kwargs)
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"coordinator_address": "localhost:1234", "num_processes": 2,
-      "process_id": None}, r"missing \['process_id'\]"),
+      "process_id": None}, "needs num_processes and process_id"),
+    ({"coordinator_address": "", "num_processes": 2,
+      "process_id": 1}, "need a coordinator_address"),
     ({"coordinator_address": "localhost", "num_processes": 2,
       "process_id": 0}, "host:port"),
     ({"coordinator_address": "localhost:1234", "num_processes": 2,
