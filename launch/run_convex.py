@@ -506,7 +506,7 @@ def plot_curves(path: str, curves: dict, config: ConvexConfig) -> str:
         key = (scale / problem.smoothness, mu)
         for label, style in (("plain", "-"), (hint, "--")):
           ax.semilogy(
-            np.maximum(by_label[label][key], 1e-300),
+            np.maximum(by_label[label][key], problem.threshold / 100),
             style,
             color=f"C{k}",
             label=f"μ={mu:g} {'plain' if label == 'plain' else 'optim.'}",
@@ -515,7 +515,6 @@ def plot_curves(path: str, curves: dict, config: ConvexConfig) -> str:
       ax.set_title(f"{name}, β = {scale:g}/β_f", fontsize=9)
       ax.set_xlabel("iterations")
       ax.set_ylabel("f - f*")
-      ax.set_ylim(problem.threshold / 100, None)
   axes[0, -1].legend(fontsize=7)
   fig.tight_layout()
   out = os.path.join(path, "curves.png")
