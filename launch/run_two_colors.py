@@ -60,7 +60,7 @@ from launch.loop import RunSettings
 from tasks.two_colors import TwoColors
 
 __all__ = ["CONTEXTS", "EXPERIMENT", "METHODS", "TwoColorsConfig",
-           "build_config", "main", "make_config", "run"]
+           "build_config", "main", "make_config", "run", "task_name"]
 
 EXPERIMENT = "two_colors"
 METHODS: tuple[str, ...] = ("fixed", "mg", "bmg")
