@@ -92,8 +92,13 @@ def draw_category(remaining: jax.Array, bits: jax.Array) -> jax.Array:
     int32 scalar in ``[0, d)`` with ``remaining[c] > 0``.
   """
   u = uniform_below(bits, jnp.sum(remaining))
-  cumulative = jnp.cumsum(remaining)
-  return jnp.sum(cumulative <= u).astype(jnp.int32)
+  # An unrolled running sum: d is small (2 to 13), and XLA's CPU cumsum is a
+  # quadratic reduce-window that costs more than the rest of a step.
+  category, cumulative = jnp.int32(0), jnp.int32(0)
+  for c in range(remaining.shape[0] - 1):
+    cumulative = cumulative + remaining[c]
+    category = category + (cumulative <= u).astype(jnp.int32)
+  return category
 
 
 def random_subset(key: jax.Array, n: int, m: int) -> jax.Array:
@@ -101,8 +106,9 @@ def random_subset(key: jax.Array, n: int, m: int) -> jax.Array:
 
   Floyd's algorithm: for ``j = n - m, ..., n - 1`` draw ``t`` uniform in
   ``[0, j]`` and add ``t``, or ``j`` if ``t`` is already taken. Every
-  ``m``-subset has probability ``1 / C(n, m)``. ``m`` is static, the loop
-  is unrolled and each draw costs one ``(n,)`` comparison, no sort.
+  ``m``-subset has probability ``1 / C(n, m)``. ``m`` is static and the
+  loop unrolled; the set is a bitmask of ``ceil(n / 32)`` uint32 words, so a
+  draw costs a few word operations (no sort, no ``(n,)``-wide work).
 
   Args:
     key: PRNG key.
@@ -125,10 +131,30 @@ def random_subset(key: jax.Array, n: int, m: int) -> jax.Array:
       f"n={n}, m={m}."
     )
   bits = jax.random.bits(key, (max(m, 1),), jnp.uint32)
-  cells = jnp.arange(n, dtype=jnp.int32)
-  taken = jnp.zeros((n,), jnp.bool_)
+  words = [jnp.uint32(0)] * (-(-n // 32))
   for i, j in enumerate(range(n - m, n)):
     t = uniform_below(bits[i], j + 1)
-    pick = jnp.where(taken[t], j, t)
-    taken = taken | (cells == pick)
-  return taken
+    taken = _test_bit(words, t)
+    words = _set_bit(words, jnp.where(taken, j, t))
+  cells = jnp.arange(n, dtype=jnp.uint32)
+  stacked = jnp.stack(words)[cells >> 5]
+  return ((stacked >> (cells & 31)) & 1).astype(jnp.bool_)
+
+
+def _test_bit(words: list[jax.Array], t: jax.Array) -> jax.Array:
+  """Whether bit ``t`` of the bitmask ``words`` (uint32 scalars) is set."""
+  t = t.astype(jnp.uint32)
+  word = words[0]
+  for w in range(1, len(words)):
+    word = jnp.where((t >> 5) == w, words[w], word)
+  return ((word >> (t & 31)) & 1) == 1
+
+
+def _set_bit(words: list[jax.Array], t: jax.Array) -> list[jax.Array]:
+  """The bitmask ``words`` with bit ``t`` set."""
+  t = t.astype(jnp.uint32)
+  bit = jnp.uint32(1) << (t & 31)
+  return [
+    word | jnp.where((t >> 5) == w, bit, jnp.uint32(0))
+    for w, word in enumerate(words)
+  ]
