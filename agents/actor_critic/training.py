@@ -34,8 +34,8 @@ from agents.actor_critic.networks import Networks, make_networks
 from agents.actor_critic.types import Metrics, PRNGKey
 from tasks.wrappers import AutoReset, PrevActionObs
 
-__all__ = ["Agent", "TrainState", "collect", "init_state", "iteration",
-           "make_agent", "make_train", "trajectory_metrics"]
+__all__ = ["Agent", "TrainState", "collect", "heal_rollout", "init_state",
+           "iteration", "make_agent", "make_train", "trajectory_metrics"]
 
 _META_ADAM_EPS = 1e-4  # Meta-Adam epsilon of the papers (Luketina, Tab. 3-4).
 
@@ -134,13 +134,43 @@ def collect(agent: Agent, learner: LearnerState, actor: ActorState,
 
   def body(carry, _):
     learner, actor = carry
-    actor, traj = agent.rollout(learner.params, actor)
+    actor, traj = heal_rollout(agent, learner.params, actor)
     return (agent.step(learner, frozen, traj), actor), traj
 
   (learner, actor), trajs = jax.lax.scan(body, (learner, actor), None,
                                          length=num_steps)
-  actor, last = agent.rollout(learner.params, actor)
+  actor, last = heal_rollout(agent, learner.params, actor)
   return learner, actor, trajs, last
+
+
+def heal_rollout(agent: Agent, params, actor: ActorState):
+  """``agent.rollout``, then a non-finite core state (e.g. from a NaN
+  observation) of any environment is reset to the initial state.
+
+  A recurrent core would otherwise carry the NaN until the episode ends
+  (or forever, for a multiplicative reset), and every later rollout of that
+  environment would be skipped by the learner. A no-op when finite.
+
+  Args:
+    agent: the agent.
+    params: network parameters to act with.
+    actor: the acting carry.
+
+  Returns:
+    ``(actor, trajectory)`` as ``agent.rollout``.
+  """
+  actor, traj = agent.rollout(params, actor)
+  leaves = jax.tree.leaves(actor.core_state)
+  if not leaves:
+    return actor, traj
+  b = agent.config.num_envs
+  finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x.reshape(b, -1)), axis=1)
+                              for x in leaves]), axis=0)  # [B]
+  initial = agent.networks.initial_state(b)
+  core = jax.tree.map(
+      lambda s, i: jnp.where(finite.reshape((b,) + (1,) * (s.ndim - 1)), s,
+                             i.astype(s.dtype)), actor.core_state, initial)
+  return actor._replace(core_state=core), traj
 
 
 def trajectory_metrics(trajs: Trajectory) -> Metrics:
@@ -163,7 +193,7 @@ def iteration(agent: Agent, state: TrainState) -> tuple[TrainState, Metrics]:
   """
   config = agent.config
   if config.method == "none":
-    actor, traj = agent.rollout(state.learner.params, state.actor)
+    actor, traj = heal_rollout(agent, state.learner.params, state.actor)
     learner = agent.step(state.learner, state.meta.params, traj)
     metrics = {**trajectory_metrics(traj),
                **_skip_metrics(state.learner, learner)}
