@@ -152,7 +152,7 @@ def child_result() -> dict:
          "JAX_PLATFORMS": "cpu"}
   proc = subprocess.run(
       [sys.executable, "-m", "tests.agents.test_sharding"], cwd=_ROOT,
-      env=env, capture_output=True, text=True, timeout=600, check=False)
+      env=env, capture_output=True, text=True, timeout=3600, check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -241,7 +241,7 @@ def test_two_processes_match_one_device():
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
       for i in range(2)]
   for proc in procs:
-    out, err = proc.communicate(timeout=1200)
+    out, err = proc.communicate(timeout=3600)
     assert proc.returncode == 0, err[-3000:]
     r = json.loads(out.strip().splitlines()[-1])
     assert (r["processes"], r["devices"], r["local_obs_shards"]) == (2, 4, 2)
