@@ -48,6 +48,8 @@ __all__ = [
 
 #: Name of the mesh axis that the environment batch is split over.
 DATA_AXIS = "data"
+# ActorState fields without the environment axis (all others are [B, ...]).
+_UNBATCHED_ACTOR_FIELDS = ("key",)
 
 
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -83,9 +85,10 @@ def state_shardings(state: TrainState, mesh: Mesh) -> TrainState:
   """The ``NamedSharding`` of every leaf of a training state.
 
   The actor's environment states, observations, reset flags, core states
-  and running returns (leading axis ``B``) are split over
-  :data:`DATA_AXIS`; the actor's key, the learner (parameters, optimiser
-  state, context) and the meta state are replicated.
+  and running returns (every actor field but the key; leading axis ``B``)
+  are split over :data:`DATA_AXIS`; the actor's key, the learner
+  (parameters, optimiser state, context) and the meta state are
+  replicated.
 
   Args:
     state: a :class:`~agents.actor_critic.training.TrainState`, concrete or
@@ -107,12 +110,10 @@ def state_shardings(state: TrainState, mesh: Mesh) -> TrainState:
   replicated = NamedSharding(mesh, P())
   split = lambda leaf: NamedSharding(  # noqa: E731
       mesh, _batched_spec(leaf, num_envs))
-  actor = state.actor
-  actor_shardings = ActorState(
-      env_state=jax.tree.map(split, actor.env_state),
-      obs=split(actor.obs), reset=split(actor.reset),
-      core_state=jax.tree.map(split, actor.core_state),
-      running_return=split(actor.running_return), key=replicated)
+  actor_shardings = ActorState(**{
+      name: replicated if name in _UNBATCHED_ACTOR_FIELDS
+      else jax.tree.map(split, field)
+      for name, field in state.actor._asdict().items()})
   return TrainState(
       learner=jax.tree.map(lambda _: replicated, state.learner),
       meta=jax.tree.map(lambda _: replicated, state.meta),
