@@ -144,10 +144,17 @@ def make_agent_config(*, method: str, context: str, steps: int,
 
 def variant_label(*, method: str, context: str,
                   entropy_weight: float) -> str:
-  """``fixed-ent0.01``, ``bmg-none``, ``mg-reward``, ``bmg-rich``, ..."""
+  """``fixed-ent0.01``, ``bmg-none``, ``mg-reward``, ``bmg-rich-init0.5``.
+
+  A learned entropy weight starting elsewhere than the flag's default
+  (0.1) carries its initial value in the label.
+  """
   if method == "fixed":
     return f"fixed-ent{entropy_weight:g}"
-  return f"{method}-{context}"
+  label = f"{method}-{context}"
+  if entropy_weight != ENTROPY_WEIGHT.default:
+    label += f"-init{entropy_weight:g}"
+  return label
 
 
 def build_config() -> BanditConfig:
