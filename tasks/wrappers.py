@@ -22,6 +22,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -103,9 +104,14 @@ class AutoReset(_Wrapper):
   Cost. Unbatched, the reset is computed on every step and selected with
   ``jnp.where`` (as in gymnax). Under ``jax.vmap`` over environments a custom
   batching rule avoids most of that work: a step where no environment ended
-  computes no reset; a step where at most ``ceil(partial_reset_fraction *
-  batch)`` ended resets only those (gathered, reset, scattered back); only
-  busier steps reset the whole batch. Every environment still gets
+  computes no reset; a step where ``count`` environments ended, with
+  ``count <= k = ceil(partial_reset_fraction * batch)``, resets only ``k``
+  (gathered, reset, scattered back); busier steps use the smallest of
+  ``2k, 4k, ...`` (below the batch) that holds them, so the reset work stays
+  within twice what is needed (e.g. Minesweeper, where a sixth of the batch
+  ends at every step); only steps where more ended than the largest of
+  those sizes (about half the batch) reset the whole batch. Every
+  environment still gets
   ``env.reset(its own reset key, its params)``, so results equal the
   unbatched ones exactly. (Under a second, outer ``vmap`` the rule's branches
   become selects and cost about one full reset, as in gymnax.) For an
@@ -209,7 +215,7 @@ def _batched_reset_where(reset, n, fraction, done, key_data, obs, state,
   Args:
     reset: the environment's ``reset(key, params)``.
     n: batch size.
-    fraction: batch fraction handled by the gather/scatter path.
+    fraction: smallest batch fraction handled by the gather/scatter path.
     done: ``(n,)`` bool.
     key_data: ``(n, ...)`` raw reset keys.
     obs: batched observations.
@@ -221,7 +227,7 @@ def _batched_reset_where(reset, n, fraction, done, key_data, obs, state,
   Returns:
     ``(obs, state)`` with the finished environments reset.
   """
-  k = max(1, math.ceil(fraction * n))
+  sizes = _partial_sizes(n, fraction)
   batched_reset = jax.vmap(
       lambda kd, p: reset(_wrap_key(kd, impl), p),
       in_axes=(0, params_axes))
@@ -230,7 +236,7 @@ def _batched_reset_where(reset, n, fraction, done, key_data, obs, state,
   def no_reset():
     return current
 
-  def partial_reset():
+  def partial_reset(k):
     idx = jnp.nonzero(done, size=k, fill_value=n)[0]  # n marks "unused"
     safe = jnp.minimum(idx, n - 1)
     sub_params = jax.tree.map(
@@ -248,8 +254,17 @@ def _batched_reset_where(reset, n, fraction, done, key_data, obs, state,
         fresh, current)
 
   count = jnp.sum(done)
-  branch = (count > 0).astype(jnp.int32) + (count > k).astype(jnp.int32)
-  return jax.lax.switch(branch, (no_reset, partial_reset, full_reset))
+  branch = sum((count > k).astype(jnp.int32) for k in (0, *sizes))
+  partials = tuple(functools.partial(partial_reset, k) for k in sizes)
+  return jax.lax.switch(branch, (no_reset, *partials, full_reset))
+
+
+def _partial_sizes(n: int, fraction: float) -> list[int]:
+  """Sub-batch sizes of the partial resets: ``k, 2k, 4k, ...`` below ``n``."""
+  sizes = [max(1, math.ceil(fraction * n))]
+  while 2 * sizes[-1] < n:
+    sizes.append(2 * sizes[-1])
+  return [k for k in sizes if k < n]
 
 
 class PrevActionObs(_Wrapper):

@@ -109,8 +109,8 @@ def test_autoreset_matches_manual_reset_with_split_key():
 
 def test_autoreset_batched_equals_unbatched():
   """The lazy vmap rule (no / partial / full resets) is exact."""
-  env = AutoReset(Countdown(), partial_reset_fraction=0.25)
-  lengths = jnp.array([5, 6, 6, 6, 7, 7, 13, 13], jnp.int32)
+  env = AutoReset(Countdown(), partial_reset_fraction=0.125)
+  lengths = jnp.array([2, 2, 2, 3, 3, 4, 4, 11], jnp.int32)
   params = CountParams(length=lengths)
 
   def rollout(key, p):
@@ -135,10 +135,10 @@ def test_autoreset_batched_equals_unbatched():
   jax.tree.map(lambda n, b: np.testing.assert_array_equal(n[1], b),
                nested, batched)
   dones_per_step = np.asarray(batched[2]).sum(0)
-  # Steps with 0, 1-2 (partial path, k = 2) and > 2 (full path) resets.
-  assert 0 in dones_per_step and 2 in dones_per_step
+  # Every branch: no reset (0), partial resets of 1, 2 and 4 environments
+  # (counts 1, 2, 3) and the full batch (counts 5 and 7 > 4).
   np.testing.assert_array_equal(
-      dones_per_step, [0, 0, 0, 0, 1, 3, 2, 0, 0, 1, 0, 3])
+      dones_per_step, [0, 3, 2, 5, 0, 5, 0, 5, 2, 3, 1, 7])
 
 
 def test_autoreset_skips_non_episodic_and_validates():
