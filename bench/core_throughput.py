@@ -18,7 +18,9 @@ JSON object per (core, T):
   median;
 * ``cpu_ratio_vs_gru``: the GRU's CPU seconds per update over this core's
   (throughput per CPU-second; robust when other processes share the cores);
-* ``compile_s``: tracing, lowering and XLA compilation of the update;
+* ``compile_s``: tracing, lowering and XLA compilation of the update
+  (wall seconds), and ``compile_cpu_s`` the process CPU seconds of the same
+  (mostly one thread; robust to other processes' load);
 * ``params``: number of network parameters;
 * ``load_avg_1m``: the machine's 1-minute load average after the core's run.
 
@@ -94,11 +96,11 @@ def fixed_trajectory(agent: training.Agent, key: jax.Array):
 
 
 def measure(agent: training.Agent, *, repeats: int, key: jax.Array):
-  """Compile seconds and per-repeat (wall, CPU) seconds of one update."""
+  """Compile (wall, CPU) seconds and per-repeat wall and CPU seconds."""
   learner, meta_params, traj = fixed_trajectory(agent, key)
-  start = time.perf_counter()
+  start, cpu_start = time.perf_counter(), time.process_time()
   update = jax.jit(agent.step).lower(learner, meta_params, traj).compile()
-  compile_s = time.perf_counter() - start
+  compile_s = (time.perf_counter() - start, time.process_time() - cpu_start)
   jax.block_until_ready(update(learner, meta_params, traj))  # warm-up
   times, cpu_times = [], []
   for _ in range(repeats):
@@ -123,7 +125,8 @@ def _record(name, length, batch, compile_s, times, cpu_times, n_params, gru):
     "ratio_vs_gru": round(rate / gru_rate, 3),
     "cpu_s_per_update": round(cpu, 4),
     "cpu_ratio_vs_gru": round(gru_cpu / cpu, 3),
-    "compile_s": round(compile_s, 2),
+    "compile_s": round(compile_s[0], 2),
+    "compile_cpu_s": round(compile_s[1], 2),
     "params": int(n_params),
     "load_avg_1m": round(os.getloadavg()[0], 2),
   }
