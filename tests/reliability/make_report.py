@@ -35,6 +35,8 @@ def _counts() -> dict[str, int]:
       "update": len(test_bad_input.UPDATE_CASES),
       "contract": len(contract.pytestmark[0].args[1]),
       "examples": test_properties.MAX_EXAMPLES,
+      "properties": sum(name.startswith("test_")
+                        for name in vars(test_properties)),
       "resume": len(test_killed_resume.RESUME_CHECKS),
   }
 
@@ -68,7 +70,8 @@ def _summary(c: dict[str, int], bad: int) -> str:
        f"{bad} checks of {bad - c['update']} distinct inputs",
        f"`{tests}bad_input.py`, `tests/core/test_contract.py`"),
       ("property-based examples (hypothesis)",
-       f"{3 * c['examples']} (3 properties x {c['examples']})",
+       f"{c['properties'] * c['examples']} ({c['properties']} properties x "
+       f"{c['examples']})",
        f"`{tests}properties.py`"),
       ("resume checks (SIGKILL mid-run, SIGKILL mid-checkpoint, changed "
        "config)", str(c["resume"]),
@@ -122,7 +125,8 @@ test pins an exactly zero meta-gradient when MG's only inner step is
 skipped). Metrics per iteration: `skipped_updates` (learner steps skipped
 in the iteration) and `skipped_meta_updates` (1.0 if the meta-step was
 skipped); cumulative counts are `state.learner.skipped` and
-`state.meta.skipped`.
+`state.meta.skipped`. In a run directory's `metrics.jsonl`, whose rows are
+means over `log_every` iterations, both are skips per iteration.
 
 Injection: a wrapper environment corrupts chosen steps (NaN / +Inf
 observation or reward); a loss hook poisons the backward pass (NaN gradient
@@ -204,8 +208,10 @@ pytrees of 1-3 leaves of rank 0-2, random starting values, learning rates,
 `b1` and methods MG / BMG / optimistic with K, L in 1-2): outputs are
 finite, the state keeps its structure, shapes and dtypes over steps,
 hyperparameters stay in their bounds, meta-learning switched off is
-bit-identical to `optax.adam`, and a gradient pytree that does not match
-the parameters is refused.
+bit-identical to `optax.adam`, a gradient pytree that does not match the
+parameters is refused, and (float64, K in 1-3, random α and learning
+rate) BMG with L = 1 and squared-Euclidean matching has α times the MG
+meta-gradient to 1e-9.
 """
 
 

@@ -4,11 +4,12 @@ A tiny MG actor-critic run (:mod:`tests.reliability._tiny_run`, through
 ``launch.actor_critic.run_experiment``: the launchers' runner) is started as
 a separate process and killed with SIGKILL (1) after it has logged metric
 rows past its first checkpoint and (2) in the middle of writing its second
-checkpoint (files written, atomic rename pending). Resuming it with
-``resume=True`` must reproduce every metric row of an uninterrupted run
-(all columns but ``wall_s``) exactly, and (2) must resume from the previous
-complete checkpoint. Resuming with a changed config fails with a message
-naming the change.
+checkpoint (files written, atomic rename pending). Resuming it (again a
+process, with ``--resume``) must reproduce every metric row of an
+uninterrupted run (all columns but ``wall_s``) exactly, and (2) must resume
+from the previous complete checkpoint. The processes share a JAX
+compilation cache, so only the first one compiles. Resuming with a changed
+config fails with a message naming the change.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from launch.rundir import RunDir
 from tests.reliability import _tiny_run
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
-_TIMEOUT_S = 600  # Generous: the CI machine is shared.
+_TIMEOUT_S = 3600  # Only guards against hangs: the CI machine is shared.
 
 #: What each test of this module checks, for RELIABILITY.md.
 RESUME_CHECKS = [
@@ -48,19 +49,39 @@ def _rows(run_dir: pathlib.Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> pathlib.Path:
-  """An uninterrupted run (in this process)."""
-  run_dir = tmp_path_factory.mktemp("reference") / "run"
-  _tiny_run.run(str(run_dir))
-  return run_dir
+def cache(tmp_path_factory) -> pathlib.Path:
+  """A JAX compilation cache shared by this module's processes (the runs
+  compile the same programs; only the first one pays)."""
+  return tmp_path_factory.mktemp("jax_cache")
 
 
-def _start(run_dir: pathlib.Path, *flags: str) -> subprocess.Popen:
-  env = {**os.environ, "PYTHONPATH": str(_REPO), "JAX_PLATFORMS": "cpu"}
+def _start(run_dir: pathlib.Path, cache: pathlib.Path,
+           *flags: str) -> subprocess.Popen:
+  env = {**os.environ, "PYTHONPATH": str(_REPO), "JAX_PLATFORMS": "cpu",
+         "JAX_COMPILATION_CACHE_DIR": str(cache),
+         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
   with open(str(run_dir) + ".log", "w") as log:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.reliability._tiny_run", str(run_dir),
          *flags], cwd=_REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _complete(run_dir: pathlib.Path, cache: pathlib.Path,
+              *flags: str) -> None:
+  """Runs the tiny run to its end in a fresh process."""
+  proc = _start(run_dir, cache, *flags)
+  if proc.wait(timeout=_TIMEOUT_S) != 0:
+    log = pathlib.Path(str(run_dir) + ".log").read_text()
+    pytest.fail(f"The run failed ({proc.returncode}):\n{log[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, cache) -> pathlib.Path:
+  """An uninterrupted run."""
+  run_dir = tmp_path_factory.mktemp("reference") / "run"
+  _complete(run_dir, cache)
+  return run_dir
 
 
 def _kill_when(marker: pathlib.Path, proc: subprocess.Popen) -> None:
@@ -78,24 +99,26 @@ def _kill_when(marker: pathlib.Path, proc: subprocess.Popen) -> None:
   assert proc.wait(timeout=60) == -signal.SIGKILL
 
 
-def test_sigkill_after_checkpoint_then_resume_is_exact(tmp_path, reference):
+def test_sigkill_after_checkpoint_then_resume_is_exact(tmp_path, reference,
+                                                       cache):
   run_dir = tmp_path / "run"
-  proc = _start(run_dir, "--pause_after_log", "6")
+  proc = _start(run_dir, cache, "--pause_after_log", "6")
   _kill_when(pathlib.Path(str(run_dir) + ".hang"), proc)
   killed_rows = _rows(run_dir)
   assert killed_rows[-1]["iteration"] == 6  # Logged past checkpoint 4.
   assert not (run_dir / "summary.json").exists()
   assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()
                 if p.name.isdigit()) == ["4"]
-  _tiny_run.run(str(run_dir), resume=True)
+  _complete(run_dir, cache, "--resume")
   assert _rows(run_dir) == _rows(reference)
   assert len(_rows(run_dir)) == 2 * _tiny_run.NUM_UPDATES // 2  # 2 seeds.
 
 
 def test_sigkill_during_checkpoint_write_resumes_from_previous(tmp_path,
-                                                               reference):
+                                                               reference,
+                                                               cache):
   run_dir = tmp_path / "run"
-  proc = _start(run_dir, "--hang_at", "8")
+  proc = _start(run_dir, cache, "--hang_at", "8")
   marker = pathlib.Path(str(run_dir) + ".hang")
   _kill_when(marker, proc)
   torn = pathlib.Path(marker.read_text())
@@ -107,7 +130,7 @@ def test_sigkill_during_checkpoint_write_resumes_from_previous(tmp_path,
     assert run.latest() == 4  # The torn step 8 is not a checkpoint.
   finally:
     run.close()
-  _tiny_run.run(str(run_dir), resume=True)
+  _complete(run_dir, cache, "--resume")
   assert _rows(run_dir) == _rows(reference)
   assert (run_dir / "checkpoints" / "12").is_dir()
 

@@ -4,8 +4,9 @@ Over random pytrees (1-3 leaves of rank 0-2), random starting values,
 hyperparameters and methods (MG, BMG, optimistic; Xu et al. 2018,
 Flennerhag et al. 2022, 2023): every output is finite, the state keeps its
 structure, shapes and dtypes, the hyperparameters stay in their bounds,
-switched-off meta-learning is bit-identical to optax, and a gradient
-pytree that does not match the parameters is refused.
+switched-off meta-learning is bit-identical to optax, a gradient pytree
+that does not match the parameters is refused, and in the functional layer
+BMG with L = 1 has exactly α times the MG meta-gradient.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 import bootstrap_meta as bm
 
 #: Examples per property (derandomized, so CI runs the same ones).
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 10
 _SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None,
                      derandomize=True,
                      suppress_health_check=[HealthCheck.too_slow])
@@ -130,3 +131,36 @@ def test_mismatched_gradient_pytree_is_refused(tree, drop):
     assert "params" in str(e)
   else:
     raise AssertionError("a mismatched gradient pytree was accepted")
+
+
+@_SETTINGS
+@given(tree=_pytrees(), k=st.integers(1, 3), alpha=st.floats(0.05, 1.0),
+       lr=st.floats(1e-3, 0.3))
+def test_bmg_with_l1_is_alpha_times_mg(tree, k, alpha, lr):
+  """Functional layer: BMG (L = 1, squared Euclidean, SGD target step α)
+  has exactly α times the MG meta-gradient (Flennerhag et al. 2022)."""
+  with jax.enable_x64(True):
+    params, scales = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64),
+                                  tree)
+    f = _quadratic(scales)
+    outer = lambda p, batch: f(p)  # noqa: E731
+    specs = {"learning_rate": bm.positive(lr)}
+    opt = bm.hyper_optimizer(optax.sgd, learned=("learning_rate",))
+    w = bm.init_meta_params(specs, dtype=jnp.float64)
+
+    def step_fn(carry, w, batch):
+      return bm.inner_step(carry, bm.constrain(w, specs), batch,
+                           optimizer=opt, loss_fn=lambda p, h, b: f(p))
+
+    carry = bm.LearnerState(params, opt.make(bm.constrain(w, specs)).init(
+        params))
+    mg = jax.grad(lambda w: bm.mg_loss(
+        w, carry, None, None, step_fn=step_fn, outer_fn=outer,
+        length=k)[0])(w)
+    bmg = jax.grad(lambda w: bm.bmg_loss(
+        w, carry, None, None, None, step_fn=step_fn, outer_fn=outer,
+        matching_fn=bm.squared_euclidean(), step_size=alpha, length=k,
+        target_length=0)[0])(w)
+    np.testing.assert_allclose(bmg["learning_rate"],
+                               alpha * mg["learning_rate"], rtol=1e-9,
+                               atol=1e-300)
