@@ -31,8 +31,8 @@ from launch import plots
 from launch.loop import LoopSpec, RunSettings, run_loop
 from launch.rundir import RunDir, config_to_json, default_run_dir
 
-__all__ = ["Reporting", "machine", "make_loop_spec", "run_experiment",
-           "seed_placement", "summarize"]
+__all__ = ["Reporting", "env_placement", "machine", "make_loop_spec",
+           "placement", "run_experiment", "seed_placement", "summarize"]
 
 _FINAL_FRACTION = 0.1  # "Final" return: the last 10% of log rows.
 
@@ -102,6 +102,49 @@ def seed_placement(num_seeds: int) -> Callable:
   return lambda state: jax.device_put(state, sharding)
 
 
+def env_placement() -> Callable:
+  """``place(state)`` for one seed: the environments split over devices.
+
+  Uses :func:`agents.actor_critic.sharding.state_shardings` on the
+  seed-less state (actor batch leaves on the ``"data"`` axis, the rest
+  replicated) with the leading seed axis of size 1 unsharded; XLA reduces
+  the batch means (gradients, meta-gradients) across devices.
+  """
+  from agents.actor_critic import sharding
+
+  mesh = sharding.make_mesh()
+
+  def place(state):
+    single = jax.tree.map(lambda x: x[0], state)
+    specs = sharding.state_shardings(single, mesh)
+    specs = jax.tree.map(lambda s: jax.sharding.NamedSharding(
+        mesh, jax.sharding.PartitionSpec(None, *s.spec)), specs)
+    return jax.device_put(state, specs)
+
+  return place
+
+
+def placement(settings: RunSettings, agent: ActorCriticConfig):
+  """The ``--data_parallel`` placement: seeds over devices when they
+  divide, else (one seed) the environments; ``None`` without the flag.
+
+  Raises:
+    ValueError: neither the seeds nor the environments divide over the
+      devices (checked before any compute).
+  """
+  if not settings.data_parallel:
+    return None
+  devices = len(jax.devices())
+  if settings.num_seeds % devices == 0:
+    return seed_placement(settings.num_seeds)
+  if settings.num_seeds == 1 and agent.num_envs % devices == 0:
+    return env_placement()
+  raise ValueError(
+      f"--data_parallel over {devices} devices needs --num_seeds a multiple "
+      f"of {devices}, or one seed and num_envs a multiple of {devices}; got "
+      f"num_seeds={settings.num_seeds}, num_envs={agent.num_envs}.")
+
+
 def machine() -> dict[str, Any]:
   """The machine a run was measured on (for RESULTS.md)."""
   return {"platform": platform.platform(), "cpus": os.cpu_count(),
@@ -134,8 +177,7 @@ def run_experiment(*, experiment: str, agent: ActorCriticConfig,
     The summary: ``run_dir``, per-seed ``final`` and ``lifetime`` returns,
     ``env_steps`` (per seed), ``wall_s``, ``machine``, last ``hp/*`` values.
   """
-  place = seed_placement(settings.num_seeds) if settings.data_parallel \
-      else None
+  place = placement(settings, agent)
   run_dir = settings.run_dir or default_run_dir(experiment)
   config = {"experiment": experiment, "agent": config_to_json(agent),
             "run": settings.identity(), "extra": dict(extra or {})}

@@ -55,16 +55,10 @@ def run_settings() -> RunSettings:
 
 def initialize_distributed() -> bool:
   """Calls ``jax.distributed.initialize`` if ``--coordinator_address`` is
-  set; returns whether it did. Validates the flags first."""
-  if not COORDINATOR.value:
-    return False
-  if NUM_PROCESSES.value < 1 or not 0 <= PROCESS_ID.value < NUM_PROCESSES.value:
-    raise ValueError(
-        f"Need 0 <= --process_id < --num_processes, got "
-        f"{PROCESS_ID.value} and {NUM_PROCESSES.value}.")
-  import jax
+  set (see :func:`agents.actor_critic.sharding.maybe_initialize_distributed`
+  for the checks); returns whether it did."""
+  from agents.actor_critic.sharding import maybe_initialize_distributed
 
-  jax.distributed.initialize(coordinator_address=COORDINATOR.value,
-                             num_processes=NUM_PROCESSES.value,
-                             process_id=PROCESS_ID.value)
-  return True
+  return maybe_initialize_distributed(
+      coordinator_address=COORDINATOR.value,
+      num_processes=NUM_PROCESSES.value, process_id=PROCESS_ID.value)
