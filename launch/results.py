@@ -158,7 +158,8 @@ def variant_stats(runs: Sequence[Run]) -> dict[str, Any]:
 def _machine(m: Mapping[str, Any]) -> str:
   if not m:
     return "?"
-  return f"{m.get('cpus', '?')} CPUs, {m.get('platform', '?')}"
+  platform = str(m.get("platform", "?")).split("-with")[0]
+  return f"{m.get('cpus', '?')} CPUs, {platform}"
 
 
 def _fmt(interval: tuple[float, float, int]) -> str:

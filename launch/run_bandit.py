@@ -10,13 +10,23 @@ MG or BMG, as one learned scalar (``--context=none``) or as a function
 value and TD-error mean and std), as in Luketina et al. The return is the
 mean reward per step; task switches are marked in the plots.
 
-Command (the variant reported in RESULTS.md; a few minutes of CPU)::
+Command (one of the runs reported in RESULTS.md; 10 seeds vmapped, about
+a minute of training after a few minutes of compilation)::
 
-  python -m launch.run_bandit --method=bmg --context=rich --num_seeds=5 \
-      --run_dir=/work/runs/bandit/bmg-rich-s0-4
+  python -m launch.run_bandit --method=bmg --context=reward --num_seeds=10 \
+      --steps=768000 --log_every=40 --run_dir=/work/runs/bandit/bmg-reward-s0-9
 
-Other variants: ``--method=fixed --entropy_weight=0.01``,
-``--method=mg --context=none``, ``--method=bmg --context=none``.
+Other variants: ``--method=fixed --context=none --entropy_weight=0.3``,
+``--method=bmg --context=none``, ``--method=mg --context=rich
+--outer_entropy_weight=0.1``.
+
+Measured (10 seeds, 768k steps per seed, lifetime reward per step, mean ±
+95% CI): BMG-reward 0.594 ± 0.024 and BMG-rich 0.568 ± 0.020 beat BMG
+without context 0.525 ± 0.027 and the fixed entropy weight 0.1 they start
+from (0.540 ± 0.018); with context the entropy weight is higher in the
+first half of each switch period (0.30 vs 0.19), without it stays at 0.106.
+But a tuned fixed weight 0.3 reaches 0.765 ± 0.004, above every
+meta-learned variant (see results/notes/bandit.md).
 
 References:
   Luketina et al, `Meta-Gradients in Non-Stationary Environments
