@@ -58,7 +58,7 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
   assert all(-1.0 <= r["reward_mean"] <= 1.0 for r in rows)
   weights = [r["hp/entropy_weight"] for r in rows]
   assert all(0.0 < w < 1.0 for w in weights)
-  assert max(abs(w - 0.5) for w in weights) > 1e-6  # It is meta-learned.
+  assert max(abs(w - 0.1) for w in weights) > 1e-6  # It is meta-learned.
   for name in ("metrics.csv", "returns.png", "hyperparams.png",
                "summary.json"):
     assert (full / name).exists(), name
@@ -109,7 +109,7 @@ def test_flags_build_the_default_variant():
           agent.context_stats) == ("bmg", ("entropy_weight",), True,
                                    "reward")
   assert (agent.K, agent.L, agent.meta_learning_rate) == (1, 8, 1e-3)
-  assert (agent.entropy_weight, agent.outer_entropy_weight) == (0.5, 0.0)
+  assert (agent.entropy_weight, agent.outer_entropy_weight) == (0.1, 0.0)
   per_iteration = (1 + 8) * 16  # K + L rollouts of 16 steps, one stream.
   assert agent.num_updates == math.ceil(300_000 / per_iteration)
   # Logs about every 5k steps, checkpoints about every 200k.
