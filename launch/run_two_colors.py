@@ -38,8 +38,11 @@ A meta-learned entropy weight starts at 0.1, the fixed baseline's value
 (the papers pre-train the context MLP to 0.5): from 0.5, with meta-Adam
 1e-3, no MG/BMG variant learned within 400k steps (reward per step -0.034
 to -0.038, the weight still 0.47-0.49), while the fixed 0.1 baseline
-reached +0.047; BMG-reward from 0.1 reached -0.020 over 200k steps (fixed
-0.1: -0.005), its weight rising to 0.16-0.20 (5 seeds each, 2026-11).
+reached +0.047. From 0.1, over 200k steps (lifetime reward per step, mean
+± 95% CI, 5 seeds): fixed -0.005 ± 0.010, BMG-reward -0.020 ± 0.007, BMG
+no context -0.020 ± 0.013, MG-reward -0.037 ± 0.001 (MG trains on half
+its rollouts, so its first phase is not learned before the swap at 100k).
+BMG-reward's weight rose to ~0.2 as reward rose, and fell at the swap.
 
 References:
   Flennerhag et al, `Bootstrapped Meta-Learning
