@@ -105,7 +105,7 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
     (dict(task="NoSuchTask"), r"Unknown task 'NoSuchTask'.*RepeatPrevious"),
     (dict(core="transformer"), r"core 'transformer'.*'s5'"),
     (dict(method="sgd"), r"method 'sgd'.*'bmg'"),
-    (dict(method="none", learned=["discount"]), "learns nothing"),
+    (dict(method="none", learned=["entropy_weight"]), "learns nothing"),
     (dict(method="mg", learned=["temperature"]), r"'temperature'.*lambda_"),
     (dict(task="StatelessPendulumEasy", method="bmg",
           learned=["entropy_weight"]), r"Discrete actions.*'mg'"),
