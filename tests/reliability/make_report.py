@@ -172,8 +172,12 @@ run started as a separate process through `launch.actor_critic
 .run_experiment`:
 
 1. SIGKILL after rows were logged past the first checkpoint; the resumed
-   run's `metrics.jsonl` equals an uninterrupted run's (every column but
-   `wall_s`).
+   run's `metrics.jsonl` equals an uninterrupted run's: every column but
+   `wall_s` exactly, except `meta_loss` and `meta_grad_norm`, which agree
+   to 1e-6 relative. Those two float32 reductions differed by one ulp
+   between two *uninterrupted* runs started in different environments
+   (same code and seed), so they are not bit-reproducible across processes
+   on XLA:CPU; parameters, hyperparameters and returns were.
 2. SIGKILL in the middle of the second checkpoint's write (files written,
    rename pending): the torn step is not a checkpoint, the run resumes from
    the previous one, and the metrics again equal the uninterrupted run's.

@@ -6,7 +6,8 @@ a separate process and killed with SIGKILL (1) after it has logged metric
 rows past its first checkpoint and (2) in the middle of writing its second
 checkpoint (files written, atomic rename pending). Resuming it (again a
 process, with ``--resume``) must reproduce every metric row of an
-uninterrupted run (all columns but ``wall_s``) exactly, and (2) must resume
+uninterrupted run (all columns but ``wall_s`` exactly; the meta-loss and
+meta-gradient norm to 1e-6, see ``_REDUCTIONS``), and (2) must resume
 from the previous complete checkpoint. The processes share a JAX
 compilation cache, so only the first one compiles. Resuming with a changed
 config fails with a message naming the change.
@@ -40,6 +41,22 @@ RESUME_CHECKS = [
     "resume with a changed config raises ValueError naming the change, "
     "before any compute",
 ]
+
+
+# Scalar reductions that XLA:CPU may sum in another order in another
+# process (seen: 1 float32 ulp between two uninterrupted runs started with
+# different environment variables); every other column must be equal.
+_REDUCTIONS = ("meta_loss", "meta_grad_norm")
+
+
+def _assert_same_rows(rows: list[dict], reference: list[dict]) -> None:
+  assert len(rows) == len(reference)
+  for row, ref in zip(rows, reference, strict=True):
+    assert sorted(row) == sorted(ref)
+    assert {k: v for k, v in row.items() if k not in _REDUCTIONS} == {
+        k: v for k, v in ref.items() if k not in _REDUCTIONS}
+    for k in _REDUCTIONS:
+      assert row[k] == pytest.approx(ref[k], rel=1e-6, abs=0.0)
 
 
 def _rows(run_dir: pathlib.Path) -> list[dict]:
@@ -110,7 +127,7 @@ def test_sigkill_after_checkpoint_then_resume_is_exact(tmp_path, reference,
   assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()
                 if p.name.isdigit()) == ["4"]
   _complete(run_dir, cache, "--resume")
-  assert _rows(run_dir) == _rows(reference)
+  _assert_same_rows(_rows(run_dir), _rows(reference))
   assert len(_rows(run_dir)) == 2 * _tiny_run.NUM_UPDATES // 2  # 2 seeds.
 
 
@@ -131,7 +148,7 @@ def test_sigkill_during_checkpoint_write_resumes_from_previous(tmp_path,
   finally:
     run.close()
   _complete(run_dir, cache, "--resume")
-  assert _rows(run_dir) == _rows(reference)
+  _assert_same_rows(_rows(run_dir), _rows(reference))
   assert (run_dir / "checkpoints" / "12").is_dir()
 
 
