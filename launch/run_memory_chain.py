@@ -15,6 +15,14 @@ Command (S5, then the LSTM baseline, three seeds each)::
   python -m launch.run_memory_chain --core=lstm --memory_lengths=5,10,20,50 \
       --num_seeds=3 --steps=100000 --run_dir=/work/runs/memory_chain/lstm
 
+Measured (those commands: 60k steps per seed and length, seeds 0-2
+vmapped, 2 CPUs at load average 25-43; final return, mean ± 95% CI):
+L=5: S5 0.999 ± 0.003, LSTM 0.998 ± 0.006 (lifetime 0.46 vs 0.74);
+L=10: S5 0.01 ± 0.20, LSTM 0.88 ± 0.20; L=20 and L=50: both at chance
+(0.0 ± 0.2-0.3; L=50 had only 33 updates). At this size the LSTM learned
+faster than S5 (with the short S5 timescales ``dt in [0.01, 1]`` of these
+flags); the paper's S5 > LSTM at long memory was not reproduced.
+
 The rollout length defaults to the smallest multiple of 16 that holds two
 episodes (``2 (L + 1)``), so that the gradient from the rewarded answer
 reaches the cue inside one truncated-BPTT window (bsuite's A2C uses 32,
