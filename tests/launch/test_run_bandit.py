@@ -86,9 +86,16 @@ def test_bad_flags_fail_before_compute(flag_values, match):
       run_bandit.build_config()
 
 
+# Launchers imported into one process share flag names (allow_override), so
+# the last-imported launcher's defaults apply: set every flag read here.
+_BANDIT_DEFAULTS = dict(width=32, learning_rate=1e-2, entropy_weight=0.1,
+                        meta_learning_rate=1e-3, K=1, L=2,
+                        context_history=20, outer_entropy_weight=0.0)
+
+
 def test_flags_build_the_variant():
   with flagsaver.flagsaver(method="mg", context="none", steps=9600,
-                           num_envs=4, unroll_length=8):
+                           num_envs=4, unroll_length=8, **_BANDIT_DEFAULTS):
     config = run_bandit.build_config()
   assert config.variant == "mg-none"
   agent = config.agent
@@ -97,7 +104,8 @@ def test_flags_build_the_variant():
   assert (agent.core, agent.discount) == ("mlp", 0.0)
   assert agent.num_updates == 9600 // (2 * 8 * 4)  # K + 1 rollouts.
   assert run_bandit.reporting(config).switch_every == 2000 * 4
-  with flagsaver.flagsaver(method="bmg", context="reward"):
+  with flagsaver.flagsaver(method="bmg", context="reward", steps=9600,
+                           num_envs=4, unroll_length=8, **_BANDIT_DEFAULTS):
     agent = run_bandit.build_config().agent
   assert (agent.context, agent.context_stats, agent.L) == (True, "reward", 2)
 

@@ -58,7 +58,9 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
   assert all(-1.0 <= r["reward_mean"] <= 1.0 for r in rows)
   weights = [r["hp/entropy_weight"] for r in rows]
   assert all(0.0 < w < 1.0 for w in weights)
-  assert max(abs(w - 0.1) for w in weights) > 1e-6  # It is meta-learned.
+  # It is meta-learned: it moves by more than a few float32 ulps of 0.1
+  # (7.5e-9) in 8 iterations (measured: ~1e-6).
+  assert max(abs(w - 0.1) for w in weights) > 1e-7
   for name in ("metrics.csv", "returns.png", "hyperparams.png",
                "summary.json"):
     assert (full / name).exists(), name
