@@ -62,3 +62,32 @@ def initialize_distributed() -> bool:
   return maybe_initialize_distributed(
       coordinator_address=COORDINATOR.value,
       num_processes=NUM_PROCESSES.value, process_id=PROCESS_ID.value)
+
+
+def snapshot_defaults(namespace: dict) -> dict[str, object]:
+  """The defaults of the flags a launcher module has just defined.
+
+  Launchers share flag names (``--method``, ``--steps``, ...) with
+  ``allow_override``, so when several are imported into one process (tests,
+  notebooks) the last definition's default would apply to all. A launcher
+  takes this snapshot right after its flag definitions and passes it to
+  :func:`apply_defaults` in ``build_config()``.
+
+  Args:
+    namespace: the launcher module's ``globals()``; its ``FlagHolder`` s
+      and dicts of them are recorded.
+  """
+  holders = []
+  for value in list(namespace.values()):
+    if isinstance(value, flags.FlagHolder):
+      holders.append(value)
+    elif isinstance(value, dict):
+      holders += [v for v in value.values() if isinstance(v, flags.FlagHolder)]
+  return {h.name: h.default for h in holders}
+
+
+def apply_defaults(defaults: dict[str, object]) -> None:
+  """Restores a launcher's own defaults (see :func:`snapshot_defaults`);
+  flags given on the command line or set explicitly keep their values."""
+  for name, default in defaults.items():
+    flags.FLAGS.set_default(name, default)

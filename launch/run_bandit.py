@@ -169,6 +169,7 @@ def variant_label(*, method: str, context: str,
 
 def build_config() -> BanditConfig:
   """Reads the flags into a validated :class:`BanditConfig` (no compute)."""
+  common_flags.apply_defaults(_OWN_DEFAULTS)
   method, context = METHOD.value, CONTEXT.value
   agent = make_agent_config(
       method=method, context=context, steps=STEPS.value,
@@ -216,6 +217,10 @@ def main(argv):
   print(f"run dir: {path}\nplots: {os.path.join(path, 'returns.png')}, "
         f"{os.path.join(path, 'hyperparams.png')}\nmetrics: "
         f"{os.path.join(path, 'metrics.csv')}")
+
+
+# This launcher's flag defaults (see common_flags.snapshot_defaults).
+_OWN_DEFAULTS = common_flags.snapshot_defaults(globals())
 
 
 if __name__ == "__main__":

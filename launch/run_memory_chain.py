@@ -131,6 +131,7 @@ def _lengths(values) -> tuple[int, ...]:
 
 def build_config() -> MemoryChainConfig:
   """Reads the flags into a validated config (no compute)."""
+  common_flags.apply_defaults(_OWN_DEFAULTS)
   lengths = _lengths(MEMORY_LENGTHS.value)
   unroll = _FLAGS["unroll_length"].value
   if unroll < 0:
@@ -213,6 +214,10 @@ def main(argv):
   print(f"run dirs: {parent}/L<n> (config, metrics.csv, returns.png, tb/)")
   print(f"plot:     {os.path.join(parent, 'memory_lengths.png')}")
   print(f"summary:  {os.path.join(parent, 'summary.json')}")
+
+
+# This launcher's flag defaults (see common_flags.snapshot_defaults).
+_OWN_DEFAULTS = common_flags.snapshot_defaults(globals())
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ class MetaCartPoleConfig:
 
 def build_config() -> MetaCartPoleConfig:
   """Reads the flags into a validated config (no compute)."""
+  common_flags.apply_defaults(_OWN_DEFAULTS)
   if TASK.value not in META_TASKS:
     raise ValueError(f"Unknown meta task {TASK.value!r}; valid: "
                      f"{META_TASKS}.")
@@ -205,6 +206,10 @@ def main(argv):
           f"{np.round(r['mean'], 3).tolist()}")
   run_popgym.print_outputs(summary)
   print(f"by trial: {os.path.join(summary['run_dir'], 'trial_returns.png')}")
+
+
+# This launcher's flag defaults (see common_flags.snapshot_defaults).
+_OWN_DEFAULTS = common_flags.snapshot_defaults(globals())
 
 
 if __name__ == "__main__":

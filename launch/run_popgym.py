@@ -190,6 +190,7 @@ class PopgymConfig:
 
 def build_config() -> PopgymConfig:
   """Reads the flags into a validated :class:`PopgymConfig` (no compute)."""
+  common_flags.apply_defaults(_OWN_DEFAULTS)
   return PopgymConfig(agent=agent_config(_FLAGS, task=TASK.value),
                       settings=common_flags.run_settings(),
                       variant=_FLAGS["variant"].value)
@@ -219,6 +220,10 @@ def main(argv):
   common_flags.initialize_distributed()
   config = build_config()
   print_outputs(run(config=config))
+
+
+# This launcher's flag defaults (see common_flags.snapshot_defaults).
+_OWN_DEFAULTS = common_flags.snapshot_defaults(globals())
 
 
 if __name__ == "__main__":

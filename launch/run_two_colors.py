@@ -238,6 +238,7 @@ def _default_intervals(settings: RunSettings,
 
 def build_config() -> TwoColorsConfig:
   """Reads the flags into a validated :class:`TwoColorsConfig`."""
+  common_flags.apply_defaults(_OWN_DEFAULTS)
   config = make_config(
       method=METHOD.value, context=CONTEXT.value, core=CORE.value,
       steps=STEPS.value, swap_period=SWAP_PERIOD.value,
@@ -289,6 +290,10 @@ def main(argv):
   for name in ("returns.png", "hyperparams.png", "metrics.csv",
                "summary.json"):
     print(f"  {os.path.join(run_dir, name)}")
+
+
+# This launcher's flag defaults (see common_flags.snapshot_defaults).
+_OWN_DEFAULTS = common_flags.snapshot_defaults(globals())
 
 
 if __name__ == "__main__":
