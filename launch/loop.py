@@ -7,6 +7,12 @@ loop writes one metric row per seed, shows progress (rate and ETA), and
 checkpoints every ``checkpoint_every`` iterations. Because the checkpoint is
 the whole state (keys included) and chunk boundaries do not change the
 computation, a resumed run reproduces the uninterrupted run's metrics.
+
+On several processes (``jax.distributed``) every process runs the loop:
+the metrics of arrays sharded over other processes' devices are gathered
+to every process, every process checkpoints (orbax coordinates the save),
+and process 0 (the run directory's ``primary``) writes the files, shows
+the progress bar and runs ``on_checkpoint``.
 """
 
 from __future__ import annotations
@@ -82,7 +88,7 @@ class LoopSpec:
       (:func:`reduce_chunk` by default).
     progress_key: metric shown next to the progress bar.
     on_checkpoint: called with the run directory after each checkpoint
-      (e.g. to redraw plots).
+      (e.g. to redraw plots), on the run directory's primary process only.
     place: ``place(state) -> state`` puts a fresh or restored state on the
       devices (e.g. sharded over a mesh); identity by default.
   """
@@ -118,8 +124,20 @@ def reduce_chunk(metrics: Mapping[str, Any]) -> dict[str, np.ndarray]:
   return out
 
 
-def _progress(settings: RunSettings, total: int, initial: int):
-  if not settings.progress:
+def _fetch(metrics):
+  """Host copies; arrays spanning other processes are gathered first."""
+  def fetch(leaf):
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+      from jax.experimental import multihost_utils
+
+      return multihost_utils.process_allgather(leaf, tiled=True)
+    return jax.device_get(leaf)
+
+  return jax.tree.map(fetch, metrics)
+
+
+def _progress(settings: RunSettings, total: int, initial: int, show: bool):
+  if not (settings.progress and show):
     return None
   from tqdm import tqdm
 
@@ -161,13 +179,13 @@ def run_loop(spec: LoopSpec, *, run: RunDir,
   keys = jax.random.split(jax.random.key(settings.seed), settings.num_seeds)
   done, state, wall0 = _start(run, spec, keys, settings)
   chunk = jax.jit(spec.chunk, static_argnums=1)
-  bar = _progress(settings, spec.num_iterations, done)
+  bar = _progress(settings, spec.num_iterations, done, run.primary)
   start, last_ckpt = time.time(), done
   run.tensorboard(purge_step=done * spec.env_steps_per_iteration)
   while done < spec.num_iterations:
     stop = _next_stop(done, spec, settings)
     state, metrics = chunk(state, stop - done)
-    metrics = jax.device_get(metrics)
+    metrics = _fetch(metrics)
     done, wall = stop, wall0 + time.time() - start
     rows = _rows(metrics, done, spec, settings, wall)
     run.log(rows, step=done * spec.env_steps_per_iteration)
@@ -180,7 +198,7 @@ def run_loop(spec: LoopSpec, *, run: RunDir,
     if done == spec.num_iterations or (every and done - last_ckpt >= every):
       run.save(done, state)
       last_ckpt = done
-      if spec.on_checkpoint is not None:
+      if spec.on_checkpoint is not None and run.primary:
         spec.on_checkpoint(run)
   if bar is not None:
     bar.close()

@@ -16,6 +16,13 @@ the previous checkpoint intact. Resuming restores the newest checkpoint,
 drops the metric rows logged after it (they are recomputed identically,
 because the whole training state, keys included, is checkpointed) and
 refuses a config that differs from the saved one.
+
+On several processes (``jax.distributed``), every process builds the same
+``RunDir`` on a directory all of them see (a shared filesystem): all of
+them check the config, keep the metric rows in memory and take part in
+orbax's checkpoint saves and restores (orbax writes each process's array
+shards and coordinates the commit), but only process 0 writes
+``config.json``, the metrics, TensorBoard events and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -49,9 +56,26 @@ def config_to_json(config: Any) -> Any:
 
 
 def default_run_dir(experiment: str) -> str:
-  """``runs/<experiment>/<UTC timestamp>`` under the working directory."""
+  """``runs/<experiment>/<UTC timestamp>`` under the working directory.
+
+  On several processes the timestamp is process 0's, so that all of them
+  name the same directory.
+  """
   stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+
+    data = np.frombuffer(stamp.encode("ascii"), np.uint8)
+    stamp = bytes(multihost_utils.broadcast_one_to_all(data)).decode("ascii")
   return os.path.join("runs", experiment, stamp)
+
+
+def _sync(name: str) -> None:
+  """A barrier of all processes (nothing on one process)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices(name)
 
 
 def _diff(saved: Any, new: Any, prefix: str = "") -> list[str]:
@@ -68,10 +92,26 @@ def _is_key(leaf) -> bool:
       leaf.dtype, jax.dtypes.prng_key)
 
 
-def _to_saveable(state) -> dict[str, np.ndarray]:
+def _saveable_leaf(leaf):
+  """A host copy; a global array spanning other processes stays as is
+  (orbax writes each process's shards)."""
+  leaf = jax.random.key_data(leaf) if _is_key(leaf) else leaf
+  if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+    return leaf
+  return np.asarray(leaf)
+
+
+def _to_saveable(state) -> dict[str, Any]:
   leaves = jax.tree.leaves(state)
-  return {f"{i:05d}": np.asarray(jax.random.key_data(x) if _is_key(x) else x)
-          for i, x in enumerate(leaves)}
+  return {f"{i:05d}": _saveable_leaf(x) for i, x in enumerate(leaves)}
+
+
+def _restore_target(leaf):
+  """What orbax restores ``leaf`` as: a host array, or a global array
+  with the template's sharding."""
+  if isinstance(leaf, jax.Array):
+    return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=leaf.sharding)
+  return leaf
 
 
 def _from_saved(saved: Mapping[str, np.ndarray], template):
@@ -100,19 +140,30 @@ class RunDir:
     resume: continue the run in ``path``. Without it, ``path`` must not hold
       a run already (so nothing is overwritten by accident).
     max_to_keep: checkpoints kept.
+    primary: whether this process writes the files (config, metrics,
+      TensorBoard, JSON); default: it is process 0. Checkpoints are saved
+      by every process whatever ``primary`` is.
   """
 
   def __init__(self, path: str, *, config: Mapping[str, Any],
-               resume: bool = False, max_to_keep: int = 2):
+               resume: bool = False, max_to_keep: int = 2,
+               primary: bool | None = None):
     self.path = pathlib.Path(path)
     self.config = dict(config)
-    self._check_and_write_config(resume)
+    self.primary = jax.process_index() == 0 if primary is None else primary
+    self._check_config(resume)
     self._rows: list[dict[str, Any]] = self._read_rows() if resume else []
+    # Every process has checked and read the directory before any writes.
+    _sync("RunDir.__init__")
+    if self.primary and not resume:
+      self.path.mkdir(parents=True, exist_ok=True)
+      (self.path / "config.json").write_text(
+          json.dumps(self.config, indent=2, sort_keys=True))
     self._manager = None
     self._max_to_keep = max_to_keep
     self._writer = None
 
-  def _check_and_write_config(self, resume: bool) -> None:
+  def _check_config(self, resume: bool) -> None:
     config_path = self.path / "config.json"
     if config_path.exists() and not resume:
       raise ValueError(f"{self.path} already holds a run; pass --resume to "
@@ -125,9 +176,6 @@ class RunDir:
       if diff:
         raise ValueError("Cannot resume with a different config; changed: "
                          + "; ".join(diff))
-      return
-    self.path.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(json.dumps(self.config, indent=2, sort_keys=True))
 
   # --- checkpoints -------------------------------------------------------
   @property
@@ -145,7 +193,10 @@ class RunDir:
     return self._manager
 
   def save(self, iteration: int, state) -> None:
-    """Checkpoints ``state`` (any pytree; typed keys allowed) atomically."""
+    """Checkpoints ``state`` (any pytree; typed keys allowed) atomically.
+
+    On several processes every process must call it (orbax coordinates).
+    """
     import orbax.checkpoint as ocp
 
     args = ocp.args.Composite(
@@ -161,6 +212,10 @@ class RunDir:
   def restore(self, template) -> tuple[int, Any]:
     """``(iteration, state)`` of the newest checkpoint, shaped as template.
 
+    Leaves of ``template`` that are ``jax.Array`` s spanning other
+    processes' devices are restored as global arrays with the same
+    sharding (every process must call it); other leaves as host arrays.
+
     Raises:
       ValueError: no checkpoint, or one saved with another config or shape.
     """
@@ -169,7 +224,7 @@ class RunDir:
     step = self.latest()
     if step is None:
       raise ValueError(f"No checkpoint in {self.path / 'checkpoints'}.")
-    target = _to_saveable(template)
+    target = jax.tree.map(_restore_target, _to_saveable(template))
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(target),
         config=ocp.args.JsonRestore()))
@@ -196,7 +251,8 @@ class RunDir:
   def truncate(self, iteration: int) -> None:
     """Drops rows logged after ``iteration`` and rewrites the files."""
     self._rows = [r for r in self._rows if r["iteration"] <= iteration]
-    self._rewrite()
+    if self.primary:
+      self._rewrite()
 
   def _rewrite(self) -> None:
     tmp = self.path / "metrics.jsonl.tmp"
@@ -216,9 +272,12 @@ class RunDir:
     os.replace(tmp, self.path / "metrics.csv")
 
   def log(self, rows: Sequence[Mapping[str, Any]], *, step: int) -> None:
-    """Appends rows (one per seed) and their seed mean to TensorBoard."""
+    """Appends rows (one per seed) and their seed mean to TensorBoard
+    (kept in memory only, on a process that is not ``primary``)."""
     rows = [{k: _plain(v) for k, v in r.items()} for r in rows]
     self._rows += rows
+    if not self.primary:
+      return
     with open(self.path / "metrics.jsonl", "a") as f:
       f.writelines(json.dumps(r) + "\n" for r in rows)
     self._write_csv()
@@ -230,7 +289,12 @@ class RunDir:
     writer.flush()
 
   def tensorboard(self, purge_step: int | None = None):
-    """The TensorBoard writer (``tb/``); a resumed run purges later steps."""
+    """The TensorBoard writer (``tb/``); a resumed run purges later steps.
+
+    ``None`` on a process that is not ``primary``.
+    """
+    if not self.primary:
+      return None
     if self._writer is None:
       from tensorboardX import SummaryWriter
 
@@ -239,7 +303,9 @@ class RunDir:
     return self._writer
 
   def write_json(self, name: str, payload: Mapping[str, Any]) -> None:
-    """Writes ``<run_dir>/<name>`` atomically."""
+    """Writes ``<run_dir>/<name>`` atomically (``primary`` only)."""
+    if not self.primary:
+      return
     tmp = self.path / (name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
     os.replace(tmp, self.path / name)

@@ -1,0 +1,184 @@
+"""Launchers on several processes (``jax.distributed`` over gloo on CPU).
+
+``python -m launch.run_bandit --data_parallel`` started as 2 processes with
+2 forced host devices each (a 4-device global mesh) writes one run
+directory whose metric rows equal those of a 1-process, 1-device run of the
+same config (seeds mode: 4 seeds, one per device; envs mode: 1 seed, its 4
+environments split over the devices of both processes, the batch means
+all-reduced across processes). Resuming the 2-process run after deleting
+its last checkpoint continues to the same rows. The run directory code
+paths that do not need several processes (a non-primary ``RunDir`` writes
+nothing) are checked in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from launch.rundir import RunDir
+
+_ROOT = pathlib.Path(__file__).resolve().parents[2]
+_PROCESSES = 2
+_LOCAL_DEVICES = 2
+# BMG (K=1, L=2) meta-learning the entropy weight: 3 rollouts of 8 steps of
+# 4 environments per iteration, so --steps=576 is 6 iterations.
+_ITERATIONS = 6
+_FLAGS = ("--method=bmg", "--context=none", "--steps=576", "--num_envs=4",
+          "--unroll_length=8", "--width=8", "--log_every=1",
+          "--checkpoint_every=2", "--noprogress")
+_MODES = {"seeds": 4, "envs": 1}
+_TIMEOUT = 900
+
+
+def _free_port() -> int:
+  with socket.socket() as sock:
+    sock.bind(("localhost", 0))
+    return sock.getsockname()[1]
+
+
+def _launch(run_dir, *, seeds: int, processes: int, extra=()) -> list[str]:
+  """Runs the bandit launcher as ``processes`` processes; their stdouts."""
+  devices = _LOCAL_DEVICES if processes > 1 else 1
+  env = dict(os.environ, PYTHONPATH=str(_ROOT), JAX_PLATFORMS="cpu",
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  command = [sys.executable, "-m", "launch.run_bandit", *_FLAGS,
+             f"--num_seeds={seeds}", f"--run_dir={run_dir}", *extra]
+  if processes > 1:
+    port = _free_port()
+    commands = [command + [
+        "--data_parallel", f"--coordinator_address=localhost:{port}",
+        f"--num_processes={processes}", f"--process_id={i}"]
+        for i in range(processes)]
+  else:
+    commands = [command]
+  procs = [subprocess.Popen(c, cwd=_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+           for c in commands]
+  outs = []
+  for proc in procs:
+    out, err = proc.communicate(timeout=_TIMEOUT)
+    assert proc.returncode == 0, err[-3000:]
+    outs.append(out)
+  return outs
+
+
+def _rows(run_dir) -> list[dict]:
+  rows = [json.loads(x) for x in
+          (run_dir / "metrics.jsonl").read_text().splitlines()]
+  return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
+
+
+def _assert_rows_close(one, multi):
+  """test_data_parallel's scheme: rel 1e-5, abs 1e-7, NaN (None) alike."""
+  assert len(one) == len(multi)
+  for a, b in zip(one, multi, strict=True):
+    assert a.keys() == b.keys()
+    for key in a:
+      if a[key] is None:
+        assert b[key] is None, key
+      else:
+        assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-7), key
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+  """Per mode: the 1-process run, the 2-process run, and the 2-process
+  run resumed after deleting its last checkpoint."""
+  out = {}
+  for mode, seeds in _MODES.items():
+    base = tmp_path_factory.mktemp(mode)
+    _launch(base / "one", seeds=seeds, processes=1)
+    logs = _launch(base / "multi", seeds=seeds, processes=_PROCESSES)
+    cut = base / "cut"
+    shutil.copytree(base / "multi", cut)
+    steps = sorted(int(p.name) for p in (cut / "checkpoints").iterdir()
+                   if p.name.isdigit())
+    shutil.rmtree(cut / "checkpoints" / str(steps[-1]))
+    (cut / "summary.json").unlink()
+    _launch(cut, seeds=seeds, processes=_PROCESSES, extra=("--resume",))
+    out[mode] = {"base": base, "seeds": seeds, "logs": logs,
+                 "deleted": steps[-1]}
+  return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", list(_MODES))
+def test_two_processes_match_one_device(runs, mode):
+  r = runs[mode]
+  one, multi = _rows(r["base"] / "one"), _rows(r["base"] / "multi")
+  # One row per (iteration, seed): process 1 appended nothing.
+  assert len(multi) == _ITERATIONS * r["seeds"]
+  assert [row["iteration"] for row in multi[::r["seeds"]]] == list(
+      range(1, _ITERATIONS + 1))
+  _assert_rows_close(one, multi)
+  # Training moved the meta-learned entropy weight from its initial 0.1.
+  assert abs(multi[-1]["hp/entropy_weight"] - 0.1) > 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", list(_MODES))
+def test_one_run_directory_written_once(runs, mode):
+  multi = runs[mode]["base"] / "multi"
+  assert json.loads((multi / "config.json").read_text())["run"][
+      "num_seeds"] == runs[mode]["seeds"]
+  events = [p for p in (multi / "tb").iterdir()
+            if p.name.startswith("events.out.tfevents")]
+  assert len(events) == 1, events  # Process 1 started no writer.
+  for name in ("metrics.csv", "summary.json", "returns.png",
+               "hyperparams.png"):
+    assert (multi / name).is_file(), name
+  summary = json.loads((multi / "summary.json").read_text())
+  assert len(summary["final"]) == runs[mode]["seeds"]
+  assert len(summary["machine"]["devices"]) == _PROCESSES * _LOCAL_DEVICES
+  # Both processes ran to the end and named the same directory.
+  assert all(str(multi) in log for log in runs[mode]["logs"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", list(_MODES))
+def test_resume_after_deleting_last_checkpoint(runs, mode):
+  base = runs[mode]["base"]
+  assert runs[mode]["deleted"] == _ITERATIONS
+  assert _rows(base / "cut") == _rows(base / "multi")
+  assert (base / "cut" / "checkpoints" / str(_ITERATIONS)).is_dir()
+  assert (base / "cut" / "summary.json").is_file()
+
+
+def test_non_primary_run_dir_writes_nothing(tmp_path):
+  """A process other than 0 keeps rows in memory and writes no file."""
+  path = tmp_path / "r"
+  run = RunDir(str(path), config={"a": 1}, primary=False)
+  run.log([{"iteration": 1, "x": 0.5}], step=1)
+  run.write_json("summary.json", {"b": 2})
+  assert run.tensorboard() is None
+  run.truncate(0)
+  run.close()
+  assert not path.exists()
+  assert run.rows == []
+
+
+def test_non_primary_run_dir_checks_and_reads(tmp_path):
+  """Non-primary processes refuse what process 0 refuses and see its rows."""
+  path = tmp_path / "r"
+  first = RunDir(str(path), config={"a": 1}, primary=True)
+  first.log([{"iteration": 1, "x": 0.5}, {"iteration": 2, "x": 1.5}],
+            step=1)
+  first.close()
+  with pytest.raises(ValueError, match="already holds a run"):
+    RunDir(str(path), config={"a": 1}, primary=False)
+  with pytest.raises(ValueError, match="a: 1 -> 2"):
+    RunDir(str(path), config={"a": 2}, resume=True, primary=False)
+  other = RunDir(str(path), config={"a": 1}, resume=True, primary=False)
+  other.truncate(1)
+  other.close()
+  assert other.rows == [{"iteration": 1, "x": 0.5}]
+  # The file is process 0's to rewrite: still both rows.
+  assert len((path / "metrics.jsonl").read_text().splitlines()) == 2
