@@ -32,7 +32,11 @@ from launch.loop import LoopSpec, RunSettings, run_loop
 from launch.rundir import RunDir, config_to_json, default_run_dir
 
 __all__ = ["Reporting", "env_placement", "machine", "make_loop_spec",
-           "placement", "run_experiment", "seed_placement", "summarize"]
+           "placement", "print_outputs", "run_experiment", "seed_placement",
+           "summarize"]
+
+#: The files every actor-critic run directory ends with.
+RUN_FILES = ("returns.png", "hyperparams.png", "metrics.csv", "summary.json")
 
 _FINAL_FRACTION = 0.1  # "Final" return: the last 10% of log rows.
 
@@ -157,8 +161,15 @@ def summarize(rows: Sequence[Mapping[str, Any]], *, key: str,
   """Per-seed final (last ``fraction`` of log rows) and lifetime means."""
   steps, values = plots.series(rows, key)
   tail = max(1, int(round(values.shape[1] * fraction)))
-  return {"final": np.nanmean(values[:, -tail:], axis=1).tolist(),
-          "lifetime": np.nanmean(values, axis=1).tolist()}
+  return {"final": _nanmean_rows(values[:, -tail:]),
+          "lifetime": _nanmean_rows(values)}
+
+
+def _nanmean_rows(values: np.ndarray) -> list[float]:
+  """Row means ignoring NaN (no episode ended); NaN for an all-NaN row."""
+  counts = np.sum(~np.isnan(values), axis=1)
+  sums = np.nansum(values, axis=1)
+  return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).tolist()
 
 
 def run_experiment(*, experiment: str, agent: ActorCriticConfig,
@@ -204,3 +215,20 @@ def run_experiment(*, experiment: str, agent: ActorCriticConfig,
   finally:
     run.close()
   return summary
+
+
+def print_outputs(summary: Mapping[str, Any], *, headline: str,
+                  files: Sequence[str] = RUN_FILES) -> None:
+  """Prints ``headline`` and the paths of the run directory's outputs.
+
+  Args:
+    summary: the summary of :func:`run_experiment` (its ``run_dir``).
+    headline: the result line printed first.
+    files: file names inside the run directory to list.
+  """
+  run_dir = summary["run_dir"]
+  print(headline)
+  print(f"run directory: {run_dir} (metrics also as metrics.jsonl and "
+        "TensorBoard events in tb/)")
+  for name in files:
+    print(f"  {os.path.join(run_dir, name)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,11 +32,14 @@ def series(rows: Sequence[dict], key: str):
 
 
 def _band(ax, steps, values, label):
-  mean = np.nanmean(values, axis=0)
+  # Log steps where no seed ended an episode are all-NaN: left as gaps.
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    mean = np.nanmean(values, axis=0)
+    low, high = np.nanmin(values, 0), np.nanmax(values, 0)
   ax.plot(steps, mean, label=label)
   if values.shape[0] > 1:
-    ax.fill_between(steps, np.nanmin(values, 0), np.nanmax(values, 0),
-                    alpha=0.25)
+    ax.fill_between(steps, low, high, alpha=0.25)
 
 
 def _switches(ax, steps, switch_every):

@@ -38,14 +38,13 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 from absl import app, flags
 
 from agents.actor_critic.config import ActorCriticConfig
 from launch import common_flags
-from launch.actor_critic import Reporting, run_experiment
+from launch.actor_critic import Reporting, print_outputs, run_experiment
 from launch.loop import RunSettings
 
 _KW = dict(allow_override=True)
@@ -211,12 +210,8 @@ def main(argv):
   common_flags.initialize_distributed()
   config = build_config()
   summary = run(config=config)
-  path = summary["run_dir"]
-  print(f"variant {config.variant}: final reward/step "
-        f"{summary['final']}, lifetime {summary['lifetime']}")
-  print(f"run dir: {path}\nplots: {os.path.join(path, 'returns.png')}, "
-        f"{os.path.join(path, 'hyperparams.png')}\nmetrics: "
-        f"{os.path.join(path, 'metrics.csv')}")
+  print_outputs(summary, headline=f"variant {config.variant}: final reward/"
+                f"step {summary['final']}, lifetime {summary['lifetime']}")
 
 
 # This launcher's flag defaults (see common_flags.snapshot_defaults).

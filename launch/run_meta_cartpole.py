@@ -46,7 +46,13 @@ from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.evaluation import returns_by_trial
 from agents.actor_critic.training import make_agent
 from launch import common_flags, run_popgym
-from launch.actor_critic import Reporting, make_loop_spec, run_experiment
+from launch.actor_critic import (
+    RUN_FILES,
+    Reporting,
+    make_loop_spec,
+    print_outputs,
+    run_experiment,
+)
 from launch.loop import RunSettings
 from launch.rundir import RunDir
 
@@ -204,8 +210,9 @@ def main(argv):
   for n, r in summary["trial_returns"].items():
     print(f"{n} trials: mean return by trial "
           f"{np.round(r['mean'], 3).tolist()}")
-  run_popgym.print_outputs(summary)
-  print(f"by trial: {os.path.join(summary['run_dir'], 'trial_returns.png')}")
+  print_outputs(summary, headline=f"final {summary['return_key']} per seed: "
+                f"{summary['final']}",
+                files=(*RUN_FILES, "trial_returns.png"))
 
 
 # This launcher's flag defaults (see common_flags.snapshot_defaults).

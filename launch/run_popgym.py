@@ -53,7 +53,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,12 +62,12 @@ import tasks
 from agents.actor_critic.config import LEARNABLE, METHODS, ActorCriticConfig
 from agents.cores import CORE_NAMES
 from launch import common_flags
-from launch.actor_critic import Reporting, run_experiment
+from launch.actor_critic import Reporting, print_outputs, run_experiment
 from launch.loop import RunSettings
 
 __all__ = ["LEARNING_SIZE", "PopgymConfig", "agent_config", "build_config",
            "check_task", "define_agent_flags", "num_updates_for",
-           "print_outputs", "run"]
+           "run"]
 
 EXPERIMENT = "popgym"
 _KW = dict(allow_override=True)
@@ -204,22 +203,14 @@ def run(*, config: PopgymConfig) -> dict[str, Any]:
                         extra={"variant": config.variant})
 
 
-def print_outputs(summary: Mapping[str, Any]) -> None:
-  """Prints the final returns and where the run's files are."""
-  path = summary["run_dir"]
-  print(f"final {summary['return_key']} per seed: {summary['final']}")
-  print(f"run dir:  {path}")
-  print(f"plots:    {os.path.join(path, 'returns.png')}")
-  print(f"metrics:  {os.path.join(path, 'metrics.csv')} (and .jsonl, tb/)")
-  print(f"summary:  {os.path.join(path, 'summary.json')}")
-
-
 def main(argv):
   """Builds the config from the flags, runs, prints where outputs are."""
   del argv
   common_flags.initialize_distributed()
   config = build_config()
-  print_outputs(run(config=config))
+  summary = run(config=config)
+  print_outputs(summary, headline=f"final {summary['return_key']} per seed: "
+                f"{summary['final']}")
 
 
 # This launcher's flag defaults (see common_flags.snapshot_defaults).

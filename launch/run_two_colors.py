@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from typing import Any
 
 from absl import app, flags
@@ -64,7 +63,7 @@ import tasks
 from agents.actor_critic.config import ActorCriticConfig
 from agents.cores import CORE_NAMES
 from launch import common_flags
-from launch.actor_critic import Reporting, run_experiment
+from launch.actor_critic import Reporting, print_outputs, run_experiment
 from launch.loop import RunSettings
 from tasks.two_colors import TwoColors
 
@@ -281,15 +280,11 @@ def main(argv):
   common_flags.initialize_distributed()
   config = build_config()
   summary = run(config=config)
-  run_dir = summary["run_dir"]
   lifetime = sum(summary["lifetime"]) / len(summary["lifetime"])
-  print(f"{config.variant}: lifetime reward per step {lifetime:.4f} over "
-        f"{summary['env_steps']} steps x {config.settings.num_seeds} seed(s) "
-        f"in {summary['wall_s']:.0f} s")
-  print(f"run directory: {run_dir}")
-  for name in ("returns.png", "hyperparams.png", "metrics.csv",
-               "summary.json"):
-    print(f"  {os.path.join(run_dir, name)}")
+  print_outputs(summary, headline=(
+      f"{config.variant}: lifetime reward per step {lifetime:.4f} over "
+      f"{summary['env_steps']} steps x {config.settings.num_seeds} seed(s) "
+      f"in {summary['wall_s']:.0f} s"))
 
 
 # This launcher's flag defaults (see common_flags.snapshot_defaults).

@@ -6,18 +6,11 @@ import json
 import shutil
 
 import pytest
-from absl import flags
 from absl.testing import flagsaver
 
 from launch import run_bandit
 from launch.loop import RunSettings
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _parsed_flags():
-  """Flag values outside ``app.run``: parse an empty command line once."""
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS(["test"])
+from tests.launch.helpers import rows_of, strip
 
 
 def _config(path, *, method="fixed", context="none", resume=False,
@@ -34,15 +27,6 @@ def _config(path, *, method="fixed", context="none", resume=False,
                                        entropy_weight=0.1))
 
 
-def _strip(rows):
-  return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
-
-
-def _rows(path):
-  return [json.loads(x) for x in (path / "metrics.jsonl").read_text()
-          .splitlines()]
-
-
 def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
   full = tmp_path / "full"
   summary = run_bandit.run(config=_config(full))
@@ -51,7 +35,7 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
   assert config["extra"] == {"variant": "fixed-ent0.1",
                              "switch_period": 2000}
   assert config["agent"]["task"] == "SwitchingBandit"
-  rows = _rows(full)
+  rows = rows_of(full)
   assert len(rows) == 2 * 8  # 2 seeds x 64 / 8 log steps.
   assert rows[-1]["env_steps"] == 512
   assert all(0.0 <= r["reward_mean"] <= 1.0 for r in rows)
@@ -70,7 +54,7 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
   shutil.rmtree(cut / "checkpoints" / "64")
   (cut / "summary.json").unlink()
   run_bandit.run(config=_config(cut, resume=True))
-  assert _strip(_rows(cut)) == _strip(rows)
+  assert strip(rows_of(cut)) == strip(rows)
 
 
 @pytest.mark.parametrize("flag_values, match", [

@@ -12,26 +12,18 @@ import json
 
 import numpy as np
 import pytest
-from absl import flags
 from absl.testing import flagsaver
 
 import tasks
 from agents.actor_critic.config import ActorCriticConfig
 from launch import run_memory_chain
-from tests.launch.test_run_popgym import (
+from tests.launch.helpers import (
     AGENT_FLAGS,
     check_resume,
     rows_of,
     settings,
     strip,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _parsed_flags():
-  """Flag values outside ``app.run``: parse an empty command line once."""
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS(["test"])
 
 
 def test_task_name_registers_the_memory_length():

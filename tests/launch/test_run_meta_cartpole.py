@@ -12,14 +12,13 @@ import json
 import jax
 import numpy as np
 import pytest
-from absl import flags
 from absl.testing import flagsaver
 
 from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.evaluation import returns_by_trial
 from agents.actor_critic.training import init_state, make_agent
 from launch import run_meta_cartpole
-from tests.launch.test_run_popgym import (
+from tests.launch.helpers import (
     AGENT_FLAGS,
     check_resume,
     rows_of,
@@ -28,13 +27,6 @@ from tests.launch.test_run_popgym import (
 
 _AGENT = ActorCriticConfig(task="MetaCartPole", core="mlp", width=8,
                            num_envs=2, unroll_length=8, num_updates=4)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _parsed_flags():
-  """Flag values outside ``app.run``: parse an empty command line once."""
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS(["test"])
 
 
 @pytest.fixture(scope="module")

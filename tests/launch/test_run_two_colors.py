@@ -8,19 +8,12 @@ import shutil
 
 import numpy as np
 import pytest
-from absl import flags
 from absl.testing import flagsaver
 
 import tasks
 from launch import run_two_colors
 from launch.loop import RunSettings
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _parsed_flags():
-  """Flag values outside ``app.run``: parse an empty command line once."""
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS(["test"])
+from tests.launch.helpers import rows_of, strip
 
 
 def _config(path, *, method="bmg", context="reward", resume=False):
@@ -34,15 +27,6 @@ def _config(path, *, method="bmg", context="reward", resume=False):
       meta_learning_rate=1e-2, settings=settings)
 
 
-def _strip(rows):
-  return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
-
-
-def _rows(path):
-  return [json.loads(x) for x in (path / "metrics.jsonl").read_text()
-          .splitlines()]
-
-
 def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
   full = tmp_path / "full"
   summary = run_two_colors.run(config=_config(full))
@@ -51,7 +35,7 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
   assert config["extra"]["variant"] == "bmg-reward"
   assert config["agent"]["task"] == "TwoColors-swap24"
   assert config["agent"]["context_stats"] == "reward"
-  rows = _rows(full)
+  rows = rows_of(full)
   assert len(rows) == 2 * 4  # 2 seeds x 8 iterations / 2 per log row.
   assert rows[-1]["env_steps"] == 96
   # Per-step rewards are +1, -1 or the -0.04 step cost.
@@ -79,7 +63,7 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
   shutil.rmtree(cut / "checkpoints" / "8")
   (cut / "summary.json").unlink()
   run_two_colors.run(config=_config(cut, resume=True))
-  assert _strip(_rows(cut)) == _strip(rows)
+  assert strip(rows_of(cut)) == strip(rows)
 
 
 @pytest.mark.parametrize("flag_values, match", [
