@@ -34,6 +34,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -107,12 +108,34 @@ def load_runs(root: str | os.PathLike) -> list[Run]:
 
 
 def group_runs(runs: Sequence[Run]) -> dict[str, dict[str, list[Run]]]:
-  """``{experiment: {variant: [runs]}}``, names sorted."""
+  """``{experiment: {variant: [runs]}}``, names sorted.
+
+  Seeds are pooled only across runs of the same length: when one variant
+  label has runs of different ``env_steps``, each length gets its own row,
+  labelled ``"<variant> @ <steps>"``.
+  """
   groups: dict[str, dict[str, list[Run]]] = {}
   for run in runs:
     groups.setdefault(run.experiment, {}).setdefault(run.variant, []).append(
         run)
+  for variants in groups.values():
+    for variant, members in list(variants.items()):
+      lengths = {r.summary.get("env_steps") for r in members}
+      if len(lengths) > 1:
+        del variants[variant]
+        for r in members:
+          label = f"{variant} @ {_steps_label(r.summary.get('env_steps'))}"
+          variants.setdefault(label, []).append(r)
   return {e: dict(sorted(v.items())) for e, v in sorted(groups.items())}
+
+
+def _steps_label(steps: Any) -> str:
+  """``2000000 -> "2M"``, ``200016 -> "200k"``; anything else as text."""
+  if not isinstance(steps, int | float):
+    return str(steps)
+  if steps >= 1e6:
+    return f"{steps / 1e6:.3g}M"
+  return f"{steps / 1e3:.3g}k"
 
 
 def t_interval(values: Sequence[float]) -> tuple[float, float, int]:
@@ -185,7 +208,8 @@ def _copy_plots(experiment: str, variant: str, runs: Sequence[Run],
     source = runs[0].path / name
     if not source.exists():
       continue
-    target = results_dir / experiment / f"{variant}-{name}"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", variant.replace(" @ ", "-at-"))
+    target = results_dir / experiment / f"{slug}-{name}"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     links.append(os.path.relpath(target, out_dir))

@@ -12,14 +12,15 @@ from launch import results
 _T2 = 4.302652729749464  # t_{0.975} with 2 degrees of freedom.
 
 
-def _run_dir(path, *, experiment, variant, summary, seed=0):
+def _run_dir(path, *, experiment, variant, summary, seed=0,
+             env_steps=768000):
   path.mkdir(parents=True)
   config = {"experiment": experiment, "run": {"seed": seed},
             "extra": {"variant": variant}}
   (path / "config.json").write_text(json.dumps(config))
   (path / "summary.json").write_text(json.dumps(
       {"experiment": experiment, "return_key": "reward_mean",
-       "env_steps": 768000, "wall_s": 10.0,
+       "env_steps": env_steps, "wall_s": 10.0,
        "machine": {"cpus": 2, "platform": "Linux-test"}, **summary}))
   (path / "returns.png").write_bytes(b"png:" + variant.encode())
 
@@ -93,3 +94,22 @@ def test_results_md_pools_seeds_copies_plots_and_notes(tmp_path):
 def test_no_runs_raises(tmp_path):
   with pytest.raises(ValueError, match="No run directories"):
     results.write_results(tmp_path, tmp_path / "RESULTS.md")
+
+
+def test_runs_of_different_lengths_are_not_pooled(tmp_path):
+  runs = tmp_path / "runs"
+  _run_dir(runs / "two_colors" / "short", experiment="two_colors",
+           variant="bmg-reward", env_steps=200016,
+           summary={"final": [0.1, 0.3], "lifetime": [0.0, 0.2]})
+  _run_dir(runs / "two_colors" / "long", experiment="two_colors",
+           variant="bmg-reward", env_steps=2000000,
+           summary={"final": [0.5, 0.7], "lifetime": [0.4, 0.6]})
+  groups = results.group_runs(results.load_runs(runs))
+  assert sorted(groups["two_colors"]) == ["bmg-reward @ 200k",
+                                          "bmg-reward @ 2M"]
+  text = results.write_results(runs, tmp_path / "repo" / "RESULTS.md")
+  # Two seeds each: s = 0.1414, half = t_{0.975,1} · s / √2 = 12.706 · 0.1.
+  assert "| bmg-reward @ 2M | 2 | 0.600 ± 1.271 | 0.500 ± 1.271 |" in text
+  assert "| bmg-reward @ 200k | 2 | 0.200 ± 1.271 | 0.100 ± 1.271 |" in text
+  assert (tmp_path / "repo" / "results" / "two_colors" /
+          "bmg-reward-at-2M-returns.png").exists()
