@@ -86,11 +86,35 @@ def make_loop_spec(config: ActorCriticConfig, *,
                   progress_key=reporting.return_key, place=place)
 
 
+def _put(leaf, sharding: jax.sharding.Sharding):
+  """``jax.device_put(leaf, sharding)``, also onto other processes' devices.
+
+  A leaf already laid out as ``sharding`` (e.g. restored by orbax) is kept;
+  a global array is resharded; a process-local array (equal on every
+  process, as a fresh ``init`` of the same keys is) goes through its host
+  copy, since JAX places host values, not committed device arrays, on
+  devices of other processes.
+  """
+  if isinstance(leaf, jax.Array):
+    if leaf.sharding.is_equivalent_to(sharding, leaf.ndim):
+      return leaf
+    if sharding.is_fully_addressable or not leaf.is_fully_addressable:
+      return jax.device_put(leaf, sharding)
+  elif sharding.is_fully_addressable:
+    return jax.device_put(leaf, sharding)
+  if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+    data = _put(jax.random.key_data(leaf), sharding)
+    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
+  return jax.device_put(np.asarray(leaf), sharding)
+
+
 def seed_placement(num_seeds: int) -> Callable:
   """``place(state)`` sharding the leading (seed) axis over all devices.
 
   Seeds are independent, so each device trains its share with no
-  communication; the jitted chunk keeps the input sharding.
+  communication; the jitted chunk keeps the input sharding. On several
+  processes the devices are all processes' devices, and every process
+  passes the same state (see :func:`_put`).
 
   Raises:
     ValueError: ``num_seeds`` is not a multiple of the device count.
@@ -103,7 +127,7 @@ def seed_placement(num_seeds: int) -> Callable:
   mesh = jax.sharding.Mesh(np.asarray(devices), ("data",))
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(
       "data"))
-  return lambda state: jax.device_put(state, sharding)
+  return lambda state: jax.tree.map(lambda x: _put(x, sharding), state)
 
 
 def env_placement() -> Callable:
@@ -119,11 +143,11 @@ def env_placement() -> Callable:
   mesh = sharding.make_mesh()
 
   def place(state):
-    single = jax.tree.map(lambda x: x[0], state)
+    single = jax.eval_shape(lambda s: jax.tree.map(lambda x: x[0], s), state)
     specs = sharding.state_shardings(single, mesh)
     specs = jax.tree.map(lambda s: jax.sharding.NamedSharding(
         mesh, jax.sharding.PartitionSpec(None, *s.spec)), specs)
-    return jax.device_put(state, specs)
+    return jax.tree.map(_put, state, specs)
 
   return place
 
@@ -134,9 +158,15 @@ def placement(settings: RunSettings, agent: ActorCriticConfig):
 
   Raises:
     ValueError: neither the seeds nor the environments divide over the
-      devices (checked before any compute).
+      devices (checked before any compute), or several processes without
+      ``--data_parallel`` (each would train the whole run again).
   """
   if not settings.data_parallel:
+    if jax.process_count() > 1:
+      raise ValueError(
+          f"{jax.process_count()} processes (--num_processes) share one run "
+          "only with --data_parallel; without it every process would train "
+          "all seeds again. Add --data_parallel, or run one process.")
     return None
   devices = len(jax.devices())
   if settings.num_seeds % devices == 0:
