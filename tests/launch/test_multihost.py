@@ -28,11 +28,14 @@ from launch.rundir import RunDir
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 _PROCESSES = 2
 _LOCAL_DEVICES = 2
-# BMG (K=1, L=2) meta-learning the entropy weight: 3 rollouts of 8 steps of
-# 4 environments per iteration, so --steps=576 is 6 iterations.
+# BMG (K=1, L=1) meta-learning the entropy weight (meta-Adam 0.1: its
+# meta-gradients are ~1e-9, below Adam's eps, so 1e-3 moves it by only
+# ~3e-6 in 6 iterations): 2 rollouts of 8 steps of
+# 4 environments per iteration, so --steps=384 is 6 iterations.
 _ITERATIONS = 6
-_FLAGS = ("--method=bmg", "--context=none", "--steps=576", "--num_envs=4",
-          "--unroll_length=8", "--width=8", "--log_every=1",
+_FLAGS = ("--method=bmg", "--context=none", "--L=1", "--steps=384",
+          "--meta_learning_rate=0.1",
+          "--num_envs=4", "--unroll_length=8", "--width=8", "--log_every=1",
           "--checkpoint_every=2", "--noprogress")
 _MODES = {"seeds": 4, "envs": 1}
 _TIMEOUT = 900
@@ -45,10 +48,17 @@ def _free_port() -> int:
 
 
 def _launch(run_dir, *, seeds: int, processes: int, extra=()) -> list[str]:
-  """Runs the bandit launcher as ``processes`` processes; their stdouts."""
+  """Runs the bandit launcher as ``processes`` processes; their stdouts.
+
+  No persistent compilation cache: a process that loads its programs from
+  one while another compiles reaches the first cross-process collective
+  more than gloo's 30 s rendezvous timeout earlier (seen: "Gloo context
+  initialization failed: DEADLINE_EXCEEDED").
+  """
   devices = _LOCAL_DEVICES if processes > 1 else 1
   env = dict(os.environ, PYTHONPATH=str(_ROOT), JAX_PLATFORMS="cpu",
              XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)
   command = [sys.executable, "-m", "launch.run_bandit", *_FLAGS,
              f"--num_seeds={seeds}", f"--run_dir={run_dir}", *extra]
   if processes > 1:
@@ -88,47 +98,43 @@ def _assert_rows_close(one, multi):
         assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-7), key
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict:
-  """Per mode: the 1-process run, the 2-process run, and the 2-process
-  run resumed after deleting its last checkpoint."""
-  out = {}
-  for mode, seeds in _MODES.items():
-    base = tmp_path_factory.mktemp(mode)
-    _launch(base / "one", seeds=seeds, processes=1)
-    logs = _launch(base / "multi", seeds=seeds, processes=_PROCESSES)
-    cut = base / "cut"
-    shutil.copytree(base / "multi", cut)
-    steps = sorted(int(p.name) for p in (cut / "checkpoints").iterdir()
-                   if p.name.isdigit())
-    shutil.rmtree(cut / "checkpoints" / str(steps[-1]))
-    (cut / "summary.json").unlink()
-    _launch(cut, seeds=seeds, processes=_PROCESSES, extra=("--resume",))
-    out[mode] = {"base": base, "seeds": seeds, "logs": logs,
-                 "deleted": steps[-1]}
-  return out
+@pytest.fixture(scope="module", params=list(_MODES))
+def runs(request, tmp_path_factory) -> dict:
+  """For one mode: the 1-process run, the 2-process run, and the
+  2-process run resumed after deleting its last checkpoint."""
+  mode = request.param
+  seeds, base = _MODES[mode], tmp_path_factory.mktemp(mode)
+  _launch(base / "one", seeds=seeds, processes=1)
+  logs = _launch(base / "multi", seeds=seeds, processes=_PROCESSES)
+  cut = base / "cut"
+  shutil.copytree(base / "multi", cut)
+  steps = sorted(int(p.name) for p in (cut / "checkpoints").iterdir()
+                 if p.name.isdigit())
+  shutil.rmtree(cut / "checkpoints" / str(steps[-1]))
+  (cut / "summary.json").unlink()
+  _launch(cut, seeds=seeds, processes=_PROCESSES, extra=("--resume",))
+  return {"base": base, "seeds": seeds, "logs": logs, "deleted": steps[-1]}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", list(_MODES))
-def test_two_processes_match_one_device(runs, mode):
-  r = runs[mode]
+def test_two_processes_match_one_device(runs):
+  r = runs
   one, multi = _rows(r["base"] / "one"), _rows(r["base"] / "multi")
   # One row per (iteration, seed): process 1 appended nothing.
   assert len(multi) == _ITERATIONS * r["seeds"]
   assert [row["iteration"] for row in multi[::r["seeds"]]] == list(
       range(1, _ITERATIONS + 1))
   _assert_rows_close(one, multi)
-  # Training moved the meta-learned entropy weight from its initial 0.1.
-  assert abs(multi[-1]["hp/entropy_weight"] - 0.1) > 1e-4
+  # The comparison is informative: the meta-learned entropy weight moved
+  # from its initial 0.1 by far more than the tolerance (rel 1e-5 of 0.1).
+  assert abs(multi[-1]["hp/entropy_weight"] - 0.1) > 1e-5
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", list(_MODES))
-def test_one_run_directory_written_once(runs, mode):
-  multi = runs[mode]["base"] / "multi"
+def test_one_run_directory_written_once(runs):
+  multi = runs["base"] / "multi"
   assert json.loads((multi / "config.json").read_text())["run"][
-      "num_seeds"] == runs[mode]["seeds"]
+      "num_seeds"] == runs["seeds"]
   events = [p for p in (multi / "tb").iterdir()
             if p.name.startswith("events.out.tfevents")]
   assert len(events) == 1, events  # Process 1 started no writer.
@@ -136,17 +142,16 @@ def test_one_run_directory_written_once(runs, mode):
                "hyperparams.png"):
     assert (multi / name).is_file(), name
   summary = json.loads((multi / "summary.json").read_text())
-  assert len(summary["final"]) == runs[mode]["seeds"]
+  assert len(summary["final"]) == runs["seeds"]
   assert len(summary["machine"]["devices"]) == _PROCESSES * _LOCAL_DEVICES
   # Both processes ran to the end and named the same directory.
-  assert all(str(multi) in log for log in runs[mode]["logs"])
+  assert all(str(multi) in log for log in runs["logs"])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", list(_MODES))
-def test_resume_after_deleting_last_checkpoint(runs, mode):
-  base = runs[mode]["base"]
-  assert runs[mode]["deleted"] == _ITERATIONS
+def test_resume_after_deleting_last_checkpoint(runs):
+  base = runs["base"]
+  assert runs["deleted"] == _ITERATIONS
   assert _rows(base / "cut") == _rows(base / "multi")
   assert (base / "cut" / "checkpoints" / str(_ITERATIONS)).is_dir()
   assert (base / "cut" / "summary.json").is_file()
@@ -182,3 +187,17 @@ def test_non_primary_run_dir_checks_and_reads(tmp_path):
   assert other.rows == [{"iteration": 1, "x": 0.5}]
   # The file is process 0's to rewrite: still both rows.
   assert len((path / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_several_processes_need_data_parallel(monkeypatch):
+  import jax
+
+  from agents.actor_critic.config import ActorCriticConfig
+  from launch.actor_critic import placement
+  from launch.loop import RunSettings
+
+  agent = ActorCriticConfig(core="mlp", width=8, num_envs=4, num_updates=1)
+  assert placement(RunSettings(), agent) is None
+  monkeypatch.setattr(jax, "process_count", lambda: 2)
+  with pytest.raises(ValueError, match="only with --data_parallel"):
+    placement(RunSettings(), agent)
