@@ -7,11 +7,11 @@ multi-host flags call ``jax.distributed.initialize`` only when given.
 
 from __future__ import annotations
 
-from absl import flags
+from absl import flags, logging
 
 from launch.loop import RunSettings
 
-__all__ = ["initialize_distributed", "run_settings"]
+__all__ = ["initialize_distributed", "quiet_logging", "run_settings"]
 
 # Launchers are imported side by side by the tests: allow_override lets two
 # of them define the same flag name without absl's DuplicateFlagError.
@@ -51,6 +51,16 @@ def run_settings() -> RunSettings:
       log_every=LOG_EVERY.value, checkpoint_every=CHECKPOINT_EVERY.value,
       resume=RESUME.value, progress=PROGRESS.value,
       data_parallel=DATA_PARALLEL.value)
+
+
+def quiet_logging() -> None:
+  """Logs warnings and errors only, unless ``--verbosity`` was given.
+
+  Orbax logs a dozen INFO lines per checkpoint and JAX one per missing
+  backend; a launcher's output should be its progress bar and results.
+  """
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
 
 
 def initialize_distributed() -> bool:

@@ -207,6 +207,7 @@ def main(argv):
   """Runs V5 from the flags and prints where the results are."""
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  common_flags.quiet_logging()
   common_flags.initialize_distributed()
   config = build_config()
   summary = run(config=config)

@@ -591,6 +591,7 @@ def main(argv):
   """Runs V2 from the flags; exits non-zero if a criterion fails."""
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  common_flags.quiet_logging()
   rows = run(config=build_config())
   failed = [r for r in rows if not r["passed"]]
   print(f"{len(rows) - len(failed)}/{len(rows)} settings pass.")

@@ -205,6 +205,7 @@ def _write(parent: str, summary: dict[str, Any]) -> None:
 def main(argv):
   """Builds the config from the flags, runs, prints where outputs are."""
   del argv
+  common_flags.quiet_logging()
   common_flags.initialize_distributed()
   summary = run(config=build_config())
   for n, final in zip(summary["memory_lengths"], summary["final"],

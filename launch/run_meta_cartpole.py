@@ -205,6 +205,7 @@ def run(*, config: MetaCartPoleConfig) -> dict[str, Any]:
 def main(argv):
   """Builds the config from the flags, runs, prints where outputs are."""
   del argv
+  common_flags.quiet_logging()
   common_flags.initialize_distributed()
   summary = run(config=build_config())
   for n, r in summary["trial_returns"].items():

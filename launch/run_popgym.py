@@ -206,6 +206,7 @@ def run(*, config: PopgymConfig) -> dict[str, Any]:
 def main(argv):
   """Builds the config from the flags, runs, prints where outputs are."""
   del argv
+  common_flags.quiet_logging()
   common_flags.initialize_distributed()
   config = build_config()
   summary = run(config=config)

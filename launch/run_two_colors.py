@@ -277,6 +277,7 @@ def main(argv):
   """Runs the flags' variant and prints where its outputs are."""
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  common_flags.quiet_logging()
   common_flags.initialize_distributed()
   config = build_config()
   summary = run(config=config)
