@@ -26,6 +26,7 @@ import jax
 import numpy as np
 
 from agents.actor_critic.config import ActorCriticConfig
+from agents.actor_critic.sharding import place_leaf
 from agents.actor_critic.training import init_state, iteration, make_agent
 from launch import plots
 from launch.loop import LoopSpec, RunSettings, run_loop
@@ -86,35 +87,13 @@ def make_loop_spec(config: ActorCriticConfig, *,
                   progress_key=reporting.return_key, place=place)
 
 
-def _put(leaf, sharding: jax.sharding.Sharding):
-  """``jax.device_put(leaf, sharding)``, also onto other processes' devices.
-
-  A leaf already laid out as ``sharding`` (e.g. restored by orbax) is kept;
-  a global array is resharded; a process-local array (equal on every
-  process, as a fresh ``init`` of the same keys is) goes through its host
-  copy, since JAX places host values, not committed device arrays, on
-  devices of other processes.
-  """
-  if isinstance(leaf, jax.Array):
-    if leaf.sharding.is_equivalent_to(sharding, leaf.ndim):
-      return leaf
-    if sharding.is_fully_addressable or not leaf.is_fully_addressable:
-      return jax.device_put(leaf, sharding)
-  elif sharding.is_fully_addressable:
-    return jax.device_put(leaf, sharding)
-  if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-    data = _put(jax.random.key_data(leaf), sharding)
-    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
-  return jax.device_put(np.asarray(leaf), sharding)
-
-
 def seed_placement(num_seeds: int) -> Callable:
   """``place(state)`` sharding the leading (seed) axis over all devices.
 
   Seeds are independent, so each device trains its share with no
   communication; the jitted chunk keeps the input sharding. On several
   processes the devices are all processes' devices, and every process
-  passes the same state (see :func:`_put`).
+  passes the same state (see :func:`agents.actor_critic.sharding.place_leaf`).
 
   Raises:
     ValueError: ``num_seeds`` is not a multiple of the device count.
@@ -127,7 +106,7 @@ def seed_placement(num_seeds: int) -> Callable:
   mesh = jax.sharding.Mesh(np.asarray(devices), ("data",))
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(
       "data"))
-  return lambda state: jax.tree.map(lambda x: _put(x, sharding), state)
+  return lambda state: jax.tree.map(lambda x: place_leaf(x, sharding), state)
 
 
 def env_placement() -> Callable:
@@ -147,7 +126,7 @@ def env_placement() -> Callable:
     specs = sharding.state_shardings(single, mesh)
     specs = jax.tree.map(lambda s: jax.sharding.NamedSharding(
         mesh, jax.sharding.PartitionSpec(None, *s.spec)), specs)
-    return jax.tree.map(_put, state, specs)
+    return jax.tree.map(place_leaf, state, specs)
 
   return place
 

@@ -42,8 +42,8 @@ from agents.actor_critic.types import Metrics, PRNGKey
 
 __all__ = [
     "DATA_AXIS", "init_sharded_state", "make_mesh", "make_sharded_iteration",
-    "make_sharded_train", "maybe_initialize_distributed", "shard_state",
-    "state_shardings",
+    "make_sharded_train", "maybe_initialize_distributed", "place_leaf",
+    "shard_state", "state_shardings",
 ]
 
 #: Name of the mesh axis that the environment batch is split over.
@@ -124,15 +124,32 @@ def _abstract_state(agent: Agent) -> TrainState:
   return jax.eval_shape(lambda k: init_state(k, agent), jax.random.key(0))
 
 
-def _place(leaf: jax.Array, sharding: NamedSharding) -> jax.Array:
-  """``device_put``; across processes, from the host copy of ``leaf``."""
-  if sharding.is_fully_addressable:
+def place_leaf(leaf, sharding: jax.sharding.Sharding) -> jax.Array:
+  """``jax.device_put(leaf, sharding)``, also onto other processes' devices.
+
+  A leaf already laid out as ``sharding`` (e.g. restored by orbax) is kept;
+  a global array is resharded; a process-local value (equal on every
+  process, as a fresh ``init`` of the same key is) goes through its host
+  copy, since JAX places host values, not committed device arrays, on
+  devices of other processes (and checks that they are equal).
+
+  Args:
+    leaf: an array (``jax.Array``, NumPy, or a typed PRNG key array).
+    sharding: where to put it.
+
+  Returns:
+    ``leaf`` laid out as ``sharding``.
+  """
+  if isinstance(leaf, jax.Array):
+    if leaf.sharding.is_equivalent_to(sharding, leaf.ndim):
+      return leaf
+    if sharding.is_fully_addressable or not leaf.is_fully_addressable:
+      return jax.device_put(leaf, sharding)
+  elif sharding.is_fully_addressable:
     return jax.device_put(leaf, sharding)
   if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-    data = _place(jax.random.key_data(leaf), sharding)
+    data = place_leaf(jax.random.key_data(leaf), sharding)
     return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
-  # A host value may be placed on other processes' devices (JAX checks
-  # that it is equal on every process); a committed device array may not.
   return jax.device_put(onp.asarray(leaf), sharding)
 
 
@@ -150,7 +167,7 @@ def shard_state(state: TrainState, mesh: Mesh) -> TrainState:
   Returns:
     The same values as ``jax.Array`` s sharded over the mesh.
   """
-  return jax.tree.map(_place, state, state_shardings(state, mesh))
+  return jax.tree.map(place_leaf, state, state_shardings(state, mesh))
 
 
 def init_sharded_state(key: PRNGKey, agent: Agent, mesh: Mesh) -> TrainState:

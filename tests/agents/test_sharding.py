@@ -227,6 +227,25 @@ def test_batched_leaf_with_wrong_leading_axis_raises():
     sharding.state_shardings(bad, sharding.make_mesh())
 
 
+def test_place_leaf_on_one_process():
+  import jax
+  import numpy as np
+
+  from agents.actor_critic.sharding import place_leaf
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  host = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+  placed = place_leaf(host, sharding)
+  assert isinstance(placed, jax.Array) and placed.sharding == sharding
+  np.testing.assert_array_equal(placed, host)
+  # Already laid out as asked: the very same array comes back.
+  assert place_leaf(placed, sharding) is placed
+  key = jax.random.split(jax.random.key(3), 2)
+  placed_key = place_leaf(key, sharding)
+  assert jax.dtypes.issubdtype(placed_key.dtype, jax.dtypes.prng_key)
+  np.testing.assert_array_equal(jax.random.key_data(placed_key),
+                                jax.random.key_data(key))
+
+
 @pytest.mark.slow
 def test_two_processes_match_one_device():
   import socket
