@@ -230,11 +230,16 @@ def print_outputs(summary: Mapping[str, Any], *, headline: str,
                   files: Sequence[str] = RUN_FILES) -> None:
   """Prints ``headline`` and the paths of the run directory's outputs.
 
+  Only process 0 prints (it is the one that writes them, see
+  :attr:`launch.rundir.RunDir.primary`), so a multi-host run reports once.
+
   Args:
     summary: the summary of :func:`run_experiment` (its ``run_dir``).
     headline: the result line printed first.
     files: file names inside the run directory to list.
   """
+  if jax.process_index() != 0:
+    return
   run_dir = summary["run_dir"]
   print(headline)
   print(f"run directory: {run_dir} (metrics also as metrics.jsonl and "

@@ -144,8 +144,10 @@ def test_one_run_directory_written_once(runs):
   summary = json.loads((multi / "summary.json").read_text())
   assert len(summary["final"]) == runs["seeds"]
   assert len(summary["machine"]["devices"]) == _PROCESSES * _LOCAL_DEVICES
-  # Both processes ran to the end and named the same directory.
-  assert all(str(multi) in log for log in runs["logs"])
+  # Both processes ran to the end (exit 0, see _launch); only process 0
+  # printed where the outputs are.
+  assert str(multi) in runs["logs"][0]
+  assert str(multi) not in runs["logs"][1]
 
 
 @pytest.mark.slow
@@ -201,3 +203,17 @@ def test_several_processes_need_data_parallel(monkeypatch):
   monkeypatch.setattr(jax, "process_count", lambda: 2)
   with pytest.raises(ValueError, match="only with --data_parallel"):
     placement(RunSettings(), agent)
+
+
+def test_only_process_zero_prints_outputs(monkeypatch, capsys):
+  import jax
+
+  from launch.actor_critic import print_outputs
+  summary = {"run_dir": "/runs/x"}
+  print_outputs(summary, headline="final 1.0", files=("a.png",))
+  printed = capsys.readouterr().out.splitlines()
+  assert printed[0] == "final 1.0"
+  assert printed[-1] == "  " + os.path.join("/runs/x", "a.png")
+  monkeypatch.setattr(jax, "process_index", lambda: 1)
+  print_outputs(summary, headline="final 1.0", files=("a.png",))
+  assert capsys.readouterr().out == ""
