@@ -95,6 +95,11 @@ class Run(NamedTuple):
     """``config["extra"]["variant"]``, ``"default"`` when missing."""
     return str((self.config.get("extra") or {}).get("variant") or "default")
 
+  @property
+  def task(self) -> str:
+    """``config["agent"]["task"]``, ``""`` when missing."""
+    return str((self.config.get("agent") or {}).get("task") or "")
+
 
 def load_runs(root: str | os.PathLike) -> list[Run]:
   """Every directory under ``root`` holding both JSON files, sorted."""
@@ -216,25 +221,39 @@ def _copy_plots(experiment: str, variant: str, runs: Sequence[Run],
   return links
 
 
+def _natural(text: str) -> tuple:
+  """Sort key with digit runs as numbers ("L5" before "L20")."""
+  return tuple(int(part) if part.isdigit() else part
+               for part in re.split(r"(\d+)", text))
+
+
 def _seed_table(variants: Mapping[str, list[Run]]) -> list[str]:
+  """Rows grouped by task (returns of different tasks do not compare),
+  each group ranked by lifetime return; a task column when there are
+  several tasks."""
   rows = {v: variant_stats(runs) for v, runs in variants.items()}
+  tasks = {v: " / ".join(sorted({r.task for r in runs}))
+           for v, runs in variants.items()}
+  several = len(set(tasks.values())) > 1
   key = next(iter(rows.values()))["return_key"]
   lines = [
       f"Return metric: `{key}`; final = mean of the last 10% of log rows, "
       "lifetime = mean of all rows, per seed; mean ± 95% CI (Student t) "
       "over seeds.", "",
-      "| variant | seeds | final | lifetime | env steps / seed | wall s "
-      "| learned hp (last) | machine |",
-      "|---|---|---|---|---|---|---|---|"]
-  order = sorted(rows, key=lambda v: -np.nan_to_num(rows[v]["lifetime"][0],
-                                                    nan=-np.inf))
+      "| variant | " + ("task | " if several else "") + "seeds | final | "
+      "lifetime | env steps / seed | wall s | learned hp (last) | machine |",
+      "|---|" + ("---|" if several else "") + "---|---|---|---|---|---|---|"]
+  order = sorted(rows, key=lambda v: (
+      _natural(tasks[v]), -np.nan_to_num(rows[v]["lifetime"][0],
+                                         nan=-np.inf)))
   for v in order:
     s = rows[v]
     hp = ", ".join(f"{k[3:]}={x:.3g}" for k, x in s["hp"].items()) or "-"
     steps = ", ".join(f"{x:,}" if isinstance(x, int) else str(x)
                       for x in s["env_steps"])
+    task = f"{tasks[v]} | " if several else ""
     lines.append(
-        f"| {v} | {s['lifetime'][2]} | {_fmt(s['final'])} | "
+        f"| {v} | {task}{s['lifetime'][2]} | {_fmt(s['final'])} | "
         f"{_fmt(s['lifetime'])} | {steps} | {s['wall_s']:.0f} | {hp} | "
         f"{s['machine']} |")
   return lines

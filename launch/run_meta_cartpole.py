@@ -23,8 +23,16 @@ Measured (those commands: MetaStatelessCartPole, 300k steps per seed,
 seeds 0-2, 2 CPUs at load average 25-43): neither core learned; the mean
 trial return stayed at 0.10-0.13 (about 20-25 steps of 1/200) for every
 trial index of 16 and of 32, flat across trials, for S5 and GRU alike
-(episode return 1.83 ± 0.14 S5, 1.81 ± 0.07 GRU). V4's rise across trials
-needs a larger budget than this machine could give.
+(episode return 1.83 ± 0.14 S5, 1.81 ± 0.07 GRU).
+
+At 20× that budget, ``--unroll_length=256 --num_envs=16 --steps=6000000``
+(1464 updates; S5 1060 s, GRU 1045 s, side by side at load 2-7), still
+flat: final episode return 1.80 ± 0.03 (S5) and 1.88 ± 0.02 (GRU); mean
+return of trials 1-4 vs 13-16 of the 16-trial evaluation 0.111 vs 0.113
+(S5) and 0.117 vs 0.115 (GRU). The same A2C agent with an MLP core learns
+plain ``CartPole`` (full state, no projection) to a return of ~380 in
+250k steps, so it is the in-context task, not the learner, that this
+budget does not reach; the paper trains with PPO for far longer.
 
 References:
   Lu et al, `Structured State Space Models for In-Context Reinforcement

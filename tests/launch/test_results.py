@@ -13,10 +13,12 @@ _T2 = 4.302652729749464  # t_{0.975} with 2 degrees of freedom.
 
 
 def _run_dir(path, *, experiment, variant, summary, seed=0,
-             env_steps=768000):
+             env_steps=768000, task=None):
   path.mkdir(parents=True)
   config = {"experiment": experiment, "run": {"seed": seed},
             "extra": {"variant": variant}}
+  if task is not None:
+    config["agent"] = {"task": task}
   (path / "config.json").write_text(json.dumps(config))
   (path / "summary.json").write_text(json.dumps(
       {"experiment": experiment, "return_key": "reward_mean",
@@ -113,3 +115,27 @@ def test_runs_of_different_lengths_are_not_pooled(tmp_path):
   assert "| bmg-reward @ 200k | 2 | 0.200 ± 1.271 | 0.100 ± 1.271 |" in text
   assert (tmp_path / "repo" / "results" / "two_colors" /
           "bmg-reward-at-2M-returns.png").exists()
+
+
+def test_rows_grouped_by_task_then_ranked(tmp_path):
+  runs = tmp_path / "runs"
+  for name, task, lifetime in (("l5-low", "MemoryChain-L5", 0.5),
+                               ("l20-high", "MemoryChain-L20", 0.9),
+                               ("l5-high", "MemoryChain-L5", 0.7),
+                               ("l20-low", "MemoryChain-L20", 0.1)):
+    _run_dir(runs / "memory_chain" / name, experiment="memory_chain",
+             variant=name, task=task,
+             summary={"final": [1.0], "lifetime": [lifetime]})
+  text = results.write_results(runs, tmp_path / "repo" / "RESULTS.md")
+  table = [line for line in text.splitlines() if line.startswith("| l")]
+  # Natural order of tasks (L5 before L20), then by lifetime return.
+  assert [line.split(" | ")[:2] for line in table] == [
+      ["| l5-high", "MemoryChain-L5"], ["| l5-low", "MemoryChain-L5"],
+      ["| l20-high", "MemoryChain-L20"], ["| l20-low", "MemoryChain-L20"]]
+  assert "| variant | task | seeds | final |" in text
+  # One task: no task column (the other tests' tables).
+  one = tmp_path / "one"
+  _run_dir(one / "bandit" / "a", experiment="bandit", variant="a",
+           task="SwitchingBandit", summary={"final": [1.0], "lifetime": [0.5]})
+  text = results.write_results(one, tmp_path / "repo2" / "RESULTS.md")
+  assert "| variant | seeds | final |" in text
