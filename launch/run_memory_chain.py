@@ -11,17 +11,27 @@ reports S5 above LSTM at long memory, and about 2× faster.
 Command (S5, then the LSTM baseline, three seeds each)::
 
   python -m launch.run_memory_chain --core=s5 --memory_lengths=5,10,20,50 \
-      --num_seeds=3 --steps=100000 --run_dir=/work/runs/memory_chain/s5
+      --num_seeds=3 --steps=300000 --run_dir=/work/runs/memory_chain/s5
   python -m launch.run_memory_chain --core=lstm --memory_lengths=5,10,20,50 \
-      --num_seeds=3 --steps=100000 --run_dir=/work/runs/memory_chain/lstm
+      --num_seeds=3 --steps=300000 --run_dir=/work/runs/memory_chain/lstm
 
-Measured (those commands: 60k steps per seed and length, seeds 0-2
-vmapped, 2 CPUs at load average 25-43; final return, mean ± 95% CI):
-L=5: S5 0.999 ± 0.003, LSTM 0.998 ± 0.006 (lifetime 0.46 vs 0.74);
-L=10: S5 0.01 ± 0.20, LSTM 0.88 ± 0.20; L=20 and L=50: both at chance
-(0.0 ± 0.2-0.3; L=50 had only 33 updates). At this size the LSTM learned
-faster than S5 (with the short S5 timescales ``dt in [0.01, 1]`` of these
-flags); the paper's S5 > LSTM at long memory was not reproduced.
+Measured at 60k steps per seed and length (seeds 0-2 vmapped, 2 CPUs at
+load average 25-43; final return, mean ± 95% CI): L=5: S5 0.999 ± 0.003,
+LSTM 0.998 ± 0.006; L=10: S5 0.01 ± 0.20, LSTM 0.88 ± 0.20; L=20 and
+L=50: both at chance.
+
+With more steps (``--steps=300000``; then ``--memory_lengths=20,50
+--steps=1500000`` and ``--memory_lengths=50 --steps=5000000``; S5 and LSTM
+side by side, load 3-7): at 300k both solve L=5 and L=10 (final ≥ 0.995;
+the LSTM gets there sooner: lifetime 0.83 vs 0.69 at L=10), the LSTM solves
+L=20 in 2 of 3 seeds (the third at 0.58) and S5 in none; at 1.5M both solve
+L=20 (lifetime LSTM 0.88, S5 0.69) and neither L=50; at 5M, L=50, **S5
+solves 2 of 3 seeds** (final 1.0, 1.0, 0.0; learned after 2.7M and 3.3M
+steps) and **the LSTM none** (0.0, -0.02, 0.0). So the paper's S5 > LSTM
+shows at the longest memory only; at L ≤ 20 the LSTM learns faster. Wall
+clock (side by side): S5 434 s, LSTM 385 s for L=50 at 5M, so S5 was not
+faster here. The popjaxrl timescales ``--dt_min=0.001 --dt_max=0.1`` did no
+better at 300k (L=10 lifetime 0.57 vs 0.69; L=20, L=50 at chance).
 
 The rollout length defaults to the smallest multiple of 16 that holds two
 episodes (``2 (L + 1)``), so that the gradient from the rewarded answer
