@@ -74,7 +74,8 @@ EXPECTED: dict[str, str] = {
 _ALIASES = {"twocolors": "two_colors", "two_colours": "two_colors",
             "memorychain": "memory_chain", "meta_rl": "meta_cartpole",
             "metarl": "meta_cartpole", "cartpole": "meta_cartpole"}
-_PLOTS = ("returns.png", "hyperparams.png", "curves.png")
+_PLOTS = ("returns.png", "hyperparams.png", "curves.png",
+          "trial_returns.png")
 
 
 class Run(NamedTuple):
