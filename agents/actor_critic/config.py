@@ -23,14 +23,27 @@ __all__ = [
     "ActorCriticConfig",
     "CONTEXT_STATS",
     "CONTINUE_FROM",
+    "KL_REDUCTIONS",
     "LEARNABLE",
     "LOSSES",
     "METHODS",
+    "OPTIMIZERS",
+    "TARGET_STEPS",
 ]
 
 METHODS: tuple[str, ...] = ("none", "mg", "bmg")
 LOSSES: tuple[str, ...] = ("a2c", "ppo")
 CONTINUE_FROM: tuple[str, ...] = ("K+L-1", "K")
+#: Inner update rules: (clipped) Adam, or (clipped) SGD as the papers.
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+#: BMG's final target step on the outer loss: with the inner update rule
+#: and its state (MagiFeeney; InstaDeep), a plain gradient step of size
+#: ``target_step_size``, or RMSProp with its own state (a
+#: curvature-corrected target, Flennerhag et al. 2022).
+TARGET_STEPS: tuple[str, ...] = ("inner", "sgd", "rmsprop")
+#: How the BMG policy KL is reduced over the ``[T, B]`` states: the mean,
+#: or the sum over time (mean over environments), as public code does.
+KL_REDUCTIONS: tuple[str, ...] = ("mean", "sum")
 #: Context kinds (Luketina et al., Table 1/5): the rollout-mean reward only,
 #: or reward, value and TD-error mean and std.
 CONTEXT_STATS: tuple[str, ...] = ("reward", "rich")
@@ -65,13 +78,19 @@ class ActorCriticConfig:
       make the initial memory shorter and faster.
     num_envs: B, parallel environments.
     unroll_length: T, steps per rollout (one rollout per inner update).
+    separate_networks: separate policy and value MLPs, each of two hidden
+      layers of ``width`` (the papers; ``core="mlp"`` only) instead of a
+      shared encoder and core.
     num_updates: meta-iterations of training (each consumes
-      :attr:`rollouts_per_iteration` rollouts).
+      :attr:`rollouts_per_iteration` new rollouts).
     loss: inner loss, ``"a2c"`` or ``"ppo"`` (clipped ratio to the
       behaviour policy).
-    learning_rate: Adam step size of the inner optimiser (initial value
-      when learned).
-    max_grad_norm: global-norm gradient clipping of the inner optimiser.
+    optimizer: the inner update rule, ``"adam"`` or ``"sgd"`` (the papers:
+      SGD 0.1).
+    learning_rate: step size of the inner optimiser (initial value when
+      learned).
+    max_grad_norm: global-norm gradient clipping of the inner optimiser
+      (``0``: no clipping).
     discount: γ (initial value when learned).
     lambda_: λ of the λ-returns (initial value when learned).
     entropy_weight: weight of the entropy regulariser (initial when learned).
@@ -83,9 +102,17 @@ class ActorCriticConfig:
     L: BMG target length (``L - 1`` meta-learned steps + 1 outer step).
     continue_from: BMG: the learner continues from ``"K+L-1"`` (every
       rollout trains the agent) or ``"K"`` (target rollouts are extra).
-    target_step_size: BMG: step size of the final outer-loss target step.
+    target_step: BMG: how the final outer-loss target step is taken, one
+      of :data:`TARGET_STEPS` (default: the inner update rule with its
+      state, so the target's last step is of the inner steps' size).
+    target_step_size: BMG: step size of the ``"sgd"`` and ``"rmsprop"``
+      target steps.
     kl_value_weight: BMG: weight of the value term in the matching.
+    kl_reduction: BMG: ``"mean"`` or ``"sum"`` (over time) of the KL.
     meta_learning_rate: Adam step size of the meta-optimiser.
+    meta_eps: the meta-Adam epsilon (the papers: 1e-4).
+    meta_grad_clip: global-norm clipping of the meta-gradient (``0``:
+      none).
     outer_discount: γ of the outer (policy-gradient) objective.
     outer_lambda: λ of the outer objective's returns.
     outer_entropy_weight: entropy weight in the outer objective.
@@ -96,18 +123,24 @@ class ActorCriticConfig:
       update), Luketina et al., Table 5.
     context_history: H, updates of statistics in the context.
     context_hidden: hidden width of each context MLP.
+    context_pretrain: pre-train each context MLP from a random start to
+      output the initial value on contexts drawn from ``U[-1, 1]``
+      (Luketina et al., §3.3); otherwise it starts exactly there with a
+      zero output layer.
   """
 
   task: str = "RepeatPreviousEasy"
   core: str = "s5"
   width: int = 64
   num_layers: int = 2
+  separate_networks: bool = False
   dt_min: float = 1e-3
   dt_max: float = 1e-1
   num_envs: int = 16
   unroll_length: int = 32
   num_updates: int = 100
   loss: str = "a2c"
+  optimizer: str = "adam"
   learning_rate: float = 1e-3
   max_grad_norm: float = 1.0
   discount: float = 0.99
@@ -120,9 +153,13 @@ class ActorCriticConfig:
   K: int = 1
   L: int = 1
   continue_from: str = "K+L-1"
+  target_step: str = "inner"
   target_step_size: float = 1.0
   kl_value_weight: float = 0.0
+  kl_reduction: str = "mean"
   meta_learning_rate: float = 1e-3
+  meta_eps: float = 1e-4
+  meta_grad_clip: float = 0.0
   outer_discount: float = 0.99
   outer_lambda: float = 0.95
   outer_entropy_weight: float = 0.0
@@ -130,6 +167,7 @@ class ActorCriticConfig:
   context_stats: str = "rich"
   context_history: int = 4
   context_hidden: int = 32
+  context_pretrain: bool = False
 
   def __post_init__(self):
     _check_choice("core", self.core, CORE_NAMES)
@@ -137,6 +175,16 @@ class ActorCriticConfig:
     _check_choice("loss", self.loss, LOSSES)
     _check_choice("continue_from", self.continue_from, CONTINUE_FROM)
     _check_choice("context_stats", self.context_stats, CONTEXT_STATS)
+    _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+    _check_choice("target_step", self.target_step, TARGET_STEPS)
+    _check_choice("kl_reduction", self.kl_reduction, KL_REDUCTIONS)
+    if self.separate_networks and self.core != "mlp":
+      raise ValueError("separate_networks needs core='mlp' (separate "
+                       f"policy and value MLPs), got core={self.core!r}.")
+    for name in ("max_grad_norm", "meta_grad_clip"):
+      if not getattr(self, name) >= 0:
+        raise ValueError(f"{name} must be >= 0 (0: off), got "
+                         f"{getattr(self, name)}.")
     object.__setattr__(self, "learned", tuple(self.learned))
     for name in self.learned:
       _check_choice("learned hyperparameter", name, LEARNABLE)
@@ -148,8 +196,8 @@ class ActorCriticConfig:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
     _check_positive(learning_rate=self.learning_rate, dt_min=self.dt_min,
                     dt_max=self.dt_max,
-                    max_grad_norm=self.max_grad_norm,
                     meta_learning_rate=self.meta_learning_rate,
+                    meta_eps=self.meta_eps,
                     target_step_size=self.target_step_size)
     for name in ("discount", "lambda_", "entropy_weight"):
       value = getattr(self, name)
@@ -169,12 +217,16 @@ class ActorCriticConfig:
 
   @property
   def rollouts_per_iteration(self) -> int:
-    """Rollouts consumed by one (meta-)iteration."""
+    """New rollouts collected by one (meta-)iteration.
+
+    Every rollout trains the learner once: MG's outer rollout and BMG's
+    final target rollout are the next iteration's first inner rollout.
+    """
     if self.method == "none":
       return 1
     if self.method == "mg":
-      return self.K + 1
-    return self.K + self.L
+      return self.K
+    return self.K + self.L - 1
 
   @property
   def updates_per_iteration(self) -> int:

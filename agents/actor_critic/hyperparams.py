@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import optax
 
 import bootstrap_meta as bm
 from agents.actor_critic.acting import Trajectory
@@ -31,8 +32,8 @@ from agents.actor_critic.types import Array, MetaParams, PRNGKey
 
 __all__ = [
     "CONTEXT_COLUMNS", "NUM_STATS", "context_dim", "init_meta_params",
-    "make_hyperparams_fn", "meta_param_specs", "select_context",
-    "trajectory_stats",
+    "make_hyperparams_fn", "meta_param_specs", "pretrain_mlp",
+    "select_context", "trajectory_stats",
 ]
 
 NUM_STATS = 6  # Reward, value and TD-error mean and std (Luketina, Table 5).
@@ -86,11 +87,57 @@ def init_meta_params(key: PRNGKey, config: ActorCriticConfig) -> MetaParams:
     return raw
   keys = jax.random.split(key, max(len(raw), 1))
   hidden = (config.context_hidden,) * 2
+  init = pretrain_mlp if config.context_pretrain else bm.mlp_init
   return {
-      name: bm.mlp_init(k, in_dim=context_dim(config),
-                        hidden=hidden, init_output=raw[name])
+      name: init(k, in_dim=context_dim(config),
+                 hidden=hidden, init_output=raw[name])
       for k, name in zip(keys, sorted(raw), strict=False)
   }
+
+
+_PRETRAIN_STEPS = 500  # Adam steps of the regression to the start value.
+_PRETRAIN_BATCH = 256  # Contexts per step, drawn from U[-1, 1].
+
+
+def pretrain_mlp(key: PRNGKey, *, in_dim: int, hidden: tuple[int, ...],
+                 init_output: float | Array) -> list:
+  """A context MLP from a random start, regressed to ``init_output``.
+
+  Every layer (the output layer too) starts random, so that all of them
+  get meta-gradient from the start; the network is then fitted to output
+  ``init_output`` on contexts drawn uniformly from ``[-1, 1]`` (Luketina et
+  al., §3.3: pre-trained to the middle of the range), by Adam (1e-2) on the
+  squared error. Deterministic given ``key``.
+
+  Args:
+    key: a PRNG key.
+    in_dim: context dimension.
+    hidden: hidden widths.
+    init_output: the raw (unconstrained) output to fit.
+
+  Returns:
+    MLP parameters as :func:`bootstrap_meta.mlp_init`.
+  """
+  init_key, out_key, data_key = jax.random.split(key, 3)
+  params = bm.mlp_init(init_key, in_dim=in_dim, hidden=hidden,
+                       init_output=init_output)
+  w, b = params[-1]
+  w = jax.random.normal(out_key, w.shape, w.dtype) / jnp.sqrt(w.shape[0])
+  params = [*params[:-1], (w, b)]
+  opt = optax.adam(1e-2)
+
+  def step(carry, k):
+    p, s = carry
+    c = jax.random.uniform(k, (_PRETRAIN_BATCH, in_dim), minval=-1.0,
+                           maxval=1.0)
+    loss = lambda p: jnp.mean(  # noqa: E731
+        (jax.vmap(lambda x: bm.mlp_apply(p, x))(c) - init_output) ** 2)
+    u, s = opt.update(jax.grad(loss)(p), s, p)
+    return (optax.apply_updates(p, u), s), None
+
+  keys = jax.random.split(data_key, _PRETRAIN_STEPS)
+  (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), keys)
+  return params
 
 
 def make_hyperparams_fn(config: ActorCriticConfig) -> Callable:

@@ -49,8 +49,10 @@ from agents.actor_critic.networks import Networks
 from agents.actor_critic.types import MetaParams, Params
 
 __all__ = [
-    "LearnerState", "MetaState", "all_finite", "clipped_adam",
-    "make_meta_loss", "make_step_fn", "meta_update",
+    "LearnerState", "MetaState", "all_finite",
+    "apply_meta_gradient", "bmg_target", "clipped_adam", "inner_optimizer", "make_meta_loss",
+    "make_matching_fn", "make_meta_optimizer", "make_outer_fn",
+    "make_step_fn", "make_target_optimizer", "meta_update",
 ]
 
 class LearnerState(NamedTuple):
@@ -79,11 +81,14 @@ class MetaState(NamedTuple):
     opt_state: the meta-optimiser's state.
     skipped: meta-steps skipped so far because they were not finite (int32
       scalar, cumulative), or ``None``: not counted.
+    target_opt_state: the state of BMG's RMSProp target step (``None`` for
+      other target steps).
   """
 
   params: MetaParams
   opt_state: optax.OptState
   skipped: Any = None
+  target_opt_state: Any = None
 
 
 def all_finite(tree) -> jax.Array:
@@ -115,6 +120,56 @@ def clipped_adam(learning_rate, *, max_norm: float, eps_root: float = 0.0):
                      optax.adam(learning_rate, eps_root=eps_root))
 
 
+def inner_optimizer(learning_rate, *, kind: str = "adam",
+                    max_norm: float = 0.0,
+                    eps_root: float = 0.0) -> optax.GradientTransformation:
+  """The inner update rule: optional global-norm clipping, then Adam or SGD.
+
+  Args:
+    learning_rate: step size (a float or a traced scalar).
+    kind: ``"adam"`` or ``"sgd"`` (Luketina et al., Table 3: SGD 0.1).
+    max_norm: clipping threshold; ``0`` for none.
+    eps_root: Adam's ``eps_root`` (finite second derivatives at zero).
+
+  Returns:
+    An optax transformation (always a two-element chain, so that its state
+    has one structure whatever ``max_norm`` is).
+  """
+  clip = (optax.clip_by_global_norm(max_norm) if max_norm > 0
+          else optax.identity())
+  if kind == "adam":
+    return optax.chain(clip, optax.adam(learning_rate, eps_root=eps_root))
+  if kind == "sgd":
+    return optax.chain(clip, optax.sgd(learning_rate))
+  raise ValueError(f"Unknown inner optimizer {kind!r}; valid: adam, sgd.")
+
+
+def make_meta_optimizer(config: ActorCriticConfig
+                        ) -> optax.GradientTransformation:
+  """Adam (``eps = config.meta_eps``) on the meta-parameters, after global
+  norm clipping of the meta-gradient when ``config.meta_grad_clip > 0``."""
+  adam = optax.adam(config.meta_learning_rate, eps=config.meta_eps)
+  if config.meta_grad_clip > 0:
+    return optax.chain(optax.clip_by_global_norm(config.meta_grad_clip), adam)
+  return adam
+
+
+def make_target_optimizer(config: ActorCriticConfig
+                          ) -> optax.GradientTransformation | None:
+  """The optimiser of BMG's final target step (``None``: a plain step).
+
+  ``"inner"``: the inner rule at the configured learning rate, applied with
+  the learner's own optimiser state; ``"rmsprop"``: RMSProp of step
+  ``target_step_size`` with a state of its own (kept in :class:`MetaState`).
+  """
+  if config.target_step == "inner":
+    return inner_optimizer(config.learning_rate, kind=config.optimizer,
+                           max_norm=config.max_grad_norm)
+  if config.target_step == "rmsprop":
+    return optax.rmsprop(config.target_step_size)
+  return None
+
+
 def _inner_loss_fn(config: ActorCriticConfig, networks: Networks,
                    continuous: bool):
   if config.loss == "ppo":
@@ -144,12 +199,12 @@ def make_step_fn(config: ActorCriticConfig, networks: Networks, *,
       default the config's A2C or PPO loss.
   """
   hyperparams_fn = make_hyperparams_fn(config)
-  fixed = {"max_norm": config.max_grad_norm}
+  fixed = {"max_norm": config.max_grad_norm, "kind": config.optimizer}
   learned_lr = "learning_rate" in config.learned
   if not learned_lr:
     fixed["learning_rate"] = config.learning_rate
   optimizer = bm.hyper_optimizer(
-      clipped_adam, learned=("learning_rate",) if learned_lr else (),
+      inner_optimizer, learned=("learning_rate",) if learned_lr else (),
       fixed=fixed)
   if loss_fn is None:
     loss_fn = _inner_loss_fn(config, networks, continuous)
@@ -183,29 +238,19 @@ def _split(trajs: Trajectory, k: int) -> tuple[Trajectory, Trajectory]:
   return head, jax.tree.map(lambda x: x[k:], trajs)
 
 
-def make_meta_loss(config: ActorCriticConfig, networks: Networks, *,
-                   continuous: bool = False,
-                   loss_fn: Callable | None = None) -> Callable:
-  """``meta_loss(w, carry, trajs, last) -> (loss, (carry_K, carry_next))``.
-
-  ``trajs`` stacks the ``K`` (MG) or ``K + L - 1`` (BMG) rollouts of the
-  inner and target steps; ``last`` is the outer (MG) or final target (BMG)
-  rollout. ``carry_next`` is where the learner continues: ``x⁽ᴷ⁾`` for MG,
-  ``x⁽ᴷ⁺ᴸ⁻¹⁾`` or ``x⁽ᴷ⁾`` for BMG per ``config.continue_from``.
-  ``loss_fn`` overrides the inner loss as in :func:`make_step_fn`.
-  """
-  step_fn = make_step_fn(config, networks, continuous=continuous,
-                         loss_fn=loss_fn)
-  outer_fn = losses.make_outer_loss(
+def make_outer_fn(config: ActorCriticConfig, networks: Networks, *,
+                  continuous: bool = False) -> Callable:
+  """The outer objective ``f(x; traj)`` of the config (no meta-parameters)."""
+  return losses.make_outer_loss(
       networks.unroll, discount=config.outer_discount,
       lambda_=config.outer_lambda,
       entropy_weight=config.outer_entropy_weight, continuous=continuous)
 
-  def mg(w, carry, trajs, last):
-    loss, carry_k = bm.mg_loss(w, carry, trajs, last, step_fn=step_fn,
-                               outer_fn=outer_fn)
-    carry_k = jax.lax.stop_gradient(carry_k)
-    return loss, (carry_k, carry_k)
+
+def make_matching_fn(config: ActorCriticConfig,
+                     networks: Networks) -> Callable:
+  """BMG's ``μ(x̃, x, w, traj)``: policy KL (+ value) on the ``T`` acting
+  states of ``traj``, averaged, or summed over time (``kl_reduction``)."""
 
   def replay(params, traj):
     out, values = losses.replay(networks.unroll, params, traj)
@@ -213,23 +258,108 @@ def make_meta_loss(config: ActorCriticConfig, networks: Networks, *,
 
   matching = bm.policy_kl_plus_value(replay,
                                      value_weight=config.kl_value_weight)
+  if config.kl_reduction == "mean":
+    return matching
 
-  def bmg(w, carry, trajs, last):
-    inner, target = _split(trajs, config.K)
-    loss, aux = bm.bmg_loss(
-        w, carry, inner, target, last, step_fn=step_fn, outer_fn=outer_fn,
-        matching_fn=matching, step_size=config.target_step_size)
-    carry_k = jax.lax.stop_gradient(aux.carry_k)
-    after = aux.target.carry if config.continue_from == "K+L-1" else carry_k
+  def summed(target, params, meta_params, traj):
+    steps = traj.rewards.shape[0]
+    return steps * matching(target, params, meta_params, traj)
+
+  return summed
+
+
+def bmg_target(config: ActorCriticConfig, carry, meta_params, traj, *,
+               outer_fn: Callable, target_opt_state=None):
+  """The final outer step of BMG's target from ``carry`` (after ``K + L −
+  1`` steps) on ``traj``; see :func:`make_target_optimizer`.
+
+  Returns:
+    A :class:`bootstrap_meta.BootstrapTarget` (all stop-gradiented); its
+    ``target_opt_state`` is the RMSProp state to keep (``None`` otherwise).
+  """
+  optimizer = make_target_optimizer(config)
+  state = target_opt_state
+  if config.target_step == "inner":
+    state = carry.opt_state
+  target = bm.bootstrap_target(
+      carry, meta_params, None, traj, step_fn=None, outer_fn=outer_fn,
+      step_size=config.target_step_size, target_optimizer=optimizer,
+      target_opt_state=state, length=0)
+  if config.target_step != "rmsprop":
+    target = target._replace(target_opt_state=None)
+  return target
+
+
+def make_meta_loss(config: ActorCriticConfig, networks: Networks, *,
+                   continuous: bool = False,
+                   loss_fn: Callable | None = None) -> Callable:
+  """``meta_loss(w, carry, trajs, last, target_opt_state=None) -> (loss,
+  (carry_K, carry_next))`` on rollouts collected beforehand.
+
+  ``trajs`` stacks the ``K`` (MG) or ``K + L - 1`` (BMG) rollouts of the
+  inner and target steps; ``last`` is the outer (MG) or final target (BMG)
+  rollout. ``carry_next`` is where the learner continues: ``x⁽ᴷ⁾`` for MG,
+  ``x⁽ᴷ⁺ᴸ⁻¹⁾`` or ``x⁽ᴷ⁾`` for BMG per ``config.continue_from``.
+  ``loss_fn`` overrides the inner loss as in :func:`make_step_fn`. The
+  agent itself uses :func:`agents.actor_critic.online.make_online_meta_loss`,
+  which collects these rollouts while it steps and equals this function on
+  them (tested).
+  """
+  step_fn = make_step_fn(config, networks, continuous=continuous,
+                         loss_fn=loss_fn)
+  outer_fn = make_outer_fn(config, networks, continuous=continuous)
+
+  def mg(w, carry, trajs, last, target_opt_state=None):
+    del target_opt_state
+    loss, carry_k = bm.mg_loss(w, carry, trajs, last, step_fn=step_fn,
+                               outer_fn=outer_fn)
+    carry_k = jax.lax.stop_gradient(carry_k)
+    return loss, (carry_k, carry_k)
+
+  matching = make_matching_fn(config, networks)
+
+  def bmg(w, carry, trajs, last, target_opt_state=None):
+    inner, rest = _split(trajs, config.K)
+    carry_k = bm.unroll(step_fn, carry, w, inner)
+    carry_t = bm.unroll(step_fn, jax.lax.stop_gradient(carry_k),
+                        jax.lax.stop_gradient(w), rest)
+    target = bmg_target(config, carry_t, w, last, outer_fn=outer_fn,
+                        target_opt_state=target_opt_state)
+    loss = matching(target.params, carry_k.params, w, last)
+    carry_k = jax.lax.stop_gradient(carry_k)
+    after = target.carry if config.continue_from == "K+L-1" else carry_k
     return loss, (carry_k, after)
 
   return mg if config.method == "mg" else bmg
 
 
+def apply_meta_gradient(meta: MetaState, loss, grads, target_opt_state, *,
+                        meta_optimizer: optax.GradientTransformation):
+  """The meta-optimiser's step, skipped (and counted) if not finite.
+
+  Returns:
+    ``(meta_state, metrics)`` with ``meta_loss``, ``meta_grad_norm`` and
+    ``skipped_meta_updates`` (1.0 if skipped).
+  """
+  updates, opt_state = meta_optimizer.update(grads, meta.opt_state,
+                                             meta.params)
+  params = optax.apply_updates(meta.params, updates)
+  ok = all_finite((loss, grads, params, opt_state, target_opt_state))
+  params, opt_state, target_opt_state = _select(
+      ok, (params, opt_state, target_opt_state),
+      (meta.params, meta.opt_state, meta.target_opt_state))
+  skipped = jnp.logical_not(ok)
+  metrics = {"meta_loss": loss, "meta_grad_norm": optax.tree.norm(grads),
+             "skipped_meta_updates": skipped.astype(jnp.float32)}
+  return MetaState(params, opt_state, _count(meta.skipped, skipped),
+                   target_opt_state), metrics
+
+
 def meta_update(meta: MetaState, carry: LearnerState, trajs: Trajectory,
                 last: Trajectory, *, meta_loss: Callable,
                 meta_optimizer: optax.GradientTransformation):
-  """One meta-step: gradient of ``meta_loss`` then the meta-optimiser.
+  """One meta-step on collected rollouts: gradient of ``meta_loss`` (from
+  :func:`make_meta_loss`) then the meta-optimiser.
 
   If the meta-loss, the meta-gradient or the new meta-parameters or
   meta-optimiser state are not finite, the meta-step is skipped (``meta``
@@ -242,15 +372,9 @@ def meta_update(meta: MetaState, carry: LearnerState, trajs: Trajectory,
     is 1.0 if this meta-step was skipped, else 0.0.
   """
   grad_fn = jax.value_and_grad(meta_loss, has_aux=True)
-  (loss, (_, after)), grads = grad_fn(meta.params, carry, trajs, last)
-  updates, opt_state = meta_optimizer.update(grads, meta.opt_state,
-                                             meta.params)
-  params = optax.apply_updates(meta.params, updates)
-  ok = all_finite((loss, grads, params, opt_state))
-  params, opt_state = _select(ok, (params, opt_state),
-                              (meta.params, meta.opt_state))
-  skipped = jnp.logical_not(ok)
-  metrics = {"meta_loss": loss, "meta_grad_norm": optax.tree.norm(grads),
-             "skipped_meta_updates": skipped.astype(jnp.float32)}
-  return (MetaState(params, opt_state, _count(meta.skipped, skipped)), after,
-          metrics)
+  (loss, (_, after)), grads = grad_fn(meta.params, carry, trajs, last,
+                                      meta.target_opt_state)
+  meta, metrics = apply_meta_gradient(meta, loss, grads,
+                                      meta.target_opt_state,
+                                      meta_optimizer=meta_optimizer)
+  return meta, after, metrics

@@ -24,7 +24,8 @@ import numpy as onp
 from agents import cores
 from agents.actor_critic.types import Array, CoreState, Params
 
-__all__ = ["ActorCriticNet", "Networks", "make_networks", "orthogonal"]
+__all__ = ["ActorCriticNet", "Networks", "SeparateMLPNet", "make_networks",
+           "orthogonal"]
 
 _LOGITS_SCALE = 0.01  # Gain of the policy output layer (Lu et al., 2023).
 
@@ -126,6 +127,56 @@ class ActorCriticNet(hk.Module):
     return (*self._heads(h), state)
 
 
+class SeparateMLPNet(hk.Module):
+  """Separate policy and value MLPs (two ReLU hidden layers each), no core.
+
+  The actor-critic networks of Luketina et al. (2022, Table 3: 2 × 256
+  each) and Flennerhag et al. (2022) on Two-Colors. Same interface as
+  :class:`ActorCriticNet` with the empty state of the ``mlp`` core.
+  """
+
+  def __init__(self, *, width: int, num_actions: int,
+               continuous: bool = False, name: str | None = None):
+    """Builds the network.
+
+    Args:
+      width: hidden width of both MLPs.
+      num_actions: A.
+      continuous: diagonal Gaussian policy instead of categorical.
+      name: haiku module name.
+    """
+    super().__init__(name=name)
+    self._num_actions = num_actions
+    self._continuous = continuous
+    self._policy = hk.nets.MLP([width, width, num_actions], name="policy")
+    self._value = hk.nets.MLP([width, width, 1], name="value")
+
+  def _apply(self, obs: Array) -> tuple[Array, Array]:
+    rows = obs.reshape(-1, obs.shape[-1])
+    pi = self._policy(rows).reshape(obs.shape[:-1] + (self._num_actions,))
+    v = self._value(rows).reshape(obs.shape[:-1])
+    if self._continuous:
+      log_std = hk.get_parameter("log_std", (self._num_actions,), pi.dtype,
+                                 jnp.zeros)
+      pi = jnp.concatenate([pi, jnp.broadcast_to(log_std, pi.shape)], -1)
+    return pi, v
+
+  def initial_state(self, batch_size: int) -> CoreState:
+    """The empty state (no memory)."""
+    del batch_size
+    return cores.MLPState()
+
+  def unroll(self, obs: Array, resets: Array, state: CoreState):
+    """Sequence mode: ``(policy_out [T, B, ·], values [T, B], state)``."""
+    del resets
+    return (*self._apply(obs), state)
+
+  def step(self, obs: Array, reset: Array, state: CoreState):
+    """One step: ``(policy_out [B, ·], values [B], state)``."""
+    del reset
+    return (*self._apply(obs), state)
+
+
 class Networks(NamedTuple):
   """Pure functions of the agent network.
 
@@ -146,7 +197,8 @@ class Networks(NamedTuple):
 
 def make_networks(*, core: str, width: int, num_actions: int,
                   continuous: bool = False,
-                  core_kwargs: dict | None = None) -> Networks:
+                  core_kwargs: dict | None = None,
+                  separate: bool = False) -> Networks:
   """Transforms :class:`ActorCriticNet` into pure functions.
 
   Args:
@@ -155,16 +207,23 @@ def make_networks(*, core: str, width: int, num_actions: int,
     num_actions: A.
     continuous: diagonal Gaussian policy.
     core_kwargs: extra keyword arguments of the core.
+    separate: :class:`SeparateMLPNet` (``core`` must be ``"mlp"``).
 
   Returns:
     :class:`Networks`.
   """
+  if separate and core != "mlp":
+    raise ValueError(f"separate networks need core='mlp', got {core!r}.")
   if core not in cores.CORE_NAMES:
     raise ValueError(f"Unknown core {core!r}; valid: {cores.CORE_NAMES}.")
 
   def forward():
-    net = ActorCriticNet(core=core, width=width, num_actions=num_actions,
-                         continuous=continuous, core_kwargs=core_kwargs)
+    if separate:
+      net = SeparateMLPNet(width=width, num_actions=num_actions,
+                           continuous=continuous)
+    else:
+      net = ActorCriticNet(core=core, width=width, num_actions=num_actions,
+                           continuous=continuous, core_kwargs=core_kwargs)
 
     def init(obs, resets):
       return net.unroll(obs, resets, net.initial_state(obs.shape[1]))

@@ -117,7 +117,8 @@ def state_shardings(state: TrainState, mesh: Mesh) -> TrainState:
   return TrainState(
       learner=jax.tree.map(lambda _: replicated, state.learner),
       meta=jax.tree.map(lambda _: replicated, state.meta),
-      actor=actor_shardings)
+      actor=actor_shardings,
+      pending=jax.tree.map(lambda _: replicated, state.pending))
 
 
 def _abstract_state(agent: Agent) -> TrainState:

@@ -1,12 +1,15 @@
 """The whole training run as one jittable function of a key.
 
 ``make_train(config)`` returns ``train(key) -> (final_state, metrics)``, so
-``jax.vmap(train)`` runs seeds in parallel. One iteration first *collects*:
-it rolls out and applies the learner's update with ``sg(w)`` once per inner
-(and BMG target) step, each on a fresh rollout, plus one outer / final target
-rollout. It then computes the meta-gradient on those fixed rollouts (the
-differentiable steps are recomputed; environment data is a constant w.r.t.
-``w``) and continues from the point the method prescribes.
+``jax.vmap(train)`` runs seeds in parallel. Without meta-learning an
+iteration is one rollout and one learner update. With MG or BMG it is one
+call of the online meta-loss (:mod:`agents.actor_critic.online`): a scan
+that steps the learner on the pending rollout and collects the next one
+with ``sg(x)``, differentiated w.r.t. ``w`` once; environment data is a
+constant w.r.t. ``w``. Every rollout trains the learner exactly once (the
+outer / final target rollout is kept in :attr:`TrainState.pending` as the
+next iteration's first inner rollout), so meta-learning agents take as
+many learner updates per environment step as fixed ones.
 
 References:
   Flennerhag et al, `Bootstrapped Meta-Learning
@@ -26,7 +29,7 @@ import optax
 
 import bootstrap_meta as bm
 import tasks
-from agents.actor_critic import acting, hyperparams, learning
+from agents.actor_critic import acting, hyperparams, learning, online
 from agents.actor_critic.acting import ActorState, Trajectory
 from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.learning import LearnerState, MetaState
@@ -34,10 +37,9 @@ from agents.actor_critic.networks import Networks, make_networks
 from agents.actor_critic.types import Metrics, PRNGKey
 from tasks.wrappers import AutoReset, PrevActionObs
 
-__all__ = ["Agent", "TrainState", "collect", "heal_rollout", "init_state",
-           "iteration", "make_agent", "make_train", "trajectory_metrics"]
-
-_META_ADAM_EPS = 1e-4  # Meta-Adam epsilon of the papers (Luketina, Tab. 3-4).
+__all__ = ["Agent", "TrainState", "heal_rollout", "init_state", "iteration",
+           "make_agent", "make_collect_fn", "make_train",
+           "trajectory_metrics"]
 
 
 class Agent(NamedTuple):
@@ -49,7 +51,7 @@ class Agent(NamedTuple):
   env_params: Any
   rollout: Callable  # (params, actor) -> (actor, Trajectory)
   step: Callable  # (LearnerState, meta_params, Trajectory) -> LearnerState
-  meta_loss: Callable | None
+  meta_loss: Callable | None  # online: (w, OnlineCarry, target_state)
   meta_optimizer: optax.GradientTransformation
   inner_init: Callable  # params -> inner optimiser state
 
@@ -61,11 +63,15 @@ class TrainState(NamedTuple):
     learner: network parameters, optimiser state, context.
     meta: meta-parameters and meta-optimiser state.
     actor: environments, core state and key of acting.
+    pending: with a meta-gradient method, the rollout collected with
+      ``learner.params`` that has not trained the learner yet (``None``
+      without meta-learning).
   """
 
   learner: LearnerState
   meta: MetaState
   actor: ActorState
+  pending: Trajectory | None = None
 
 
 def make_agent(config: ActorCriticConfig) -> Agent:
@@ -84,20 +90,22 @@ def make_agent(config: ActorCriticConfig) -> Agent:
                    "dt_max": config.dt_max}
   networks = make_networks(core=config.core, width=config.width,
                            num_actions=num_actions, continuous=continuous,
-                           core_kwargs=core_kwargs)
+                           core_kwargs=core_kwargs,
+                           separate=config.separate_networks)
   rollout = functools.partial(
       acting.rollout, env=env, env_params=env_params, step_fn=networks.step,
       length=config.unroll_length, continuous=continuous)
   meta_loss = None
   if config.method != "none":
-    meta_loss = learning.make_meta_loss(config, networks,
-                                        continuous=continuous)
+    meta_loss = online.make_online_meta_loss(
+        config, networks, continuous=continuous,
+        collect_fn=make_collect_fn(rollout, networks, config.num_envs))
   step = learning.make_step_fn(config, networks, continuous=continuous)
-  inner = learning.clipped_adam(config.learning_rate,
-                                max_norm=config.max_grad_norm)
-  meta_opt = optax.adam(config.meta_learning_rate, eps=_META_ADAM_EPS)
+  inner = learning.inner_optimizer(config.learning_rate,
+                                   kind=config.optimizer,
+                                   max_norm=config.max_grad_norm)
   return Agent(config, networks, env, env_params, rollout, step, meta_loss,
-               meta_opt, inner.init)
+               learning.make_meta_optimizer(config), inner.init)
 
 
 def init_state(key: PRNGKey, agent: Agent) -> TrainState:
@@ -116,40 +124,53 @@ def init_state(key: PRNGKey, agent: Agent) -> TrainState:
                               num_stats=hyperparams.NUM_STATS)
   meta_params = hyperparams.init_meta_params(meta_key, config)
   zero = jnp.zeros([], jnp.int32)
+  target_opt = learning.make_target_optimizer(config)
+  target_state = None
+  if config.method == "bmg" and config.target_step == "rmsprop":
+    target_state = target_opt.init(params)
+  pending = None
+  if config.method != "none":
+    actor, pending = heal_rollout(agent, params, actor)
   return TrainState(
       LearnerState(params, agent.inner_init(params), context, zero),
-      MetaState(meta_params, agent.meta_optimizer.init(meta_params), zero),
-      actor)
+      MetaState(meta_params, agent.meta_optimizer.init(meta_params), zero,
+                target_state),
+      actor, pending)
 
 
-def collect(agent: Agent, learner: LearnerState, actor: ActorState,
-            meta_params, num_steps: int):
-  """``num_steps`` × (rollout, learner update with ``sg(w)``), then one more
-  rollout.
-
-  Returns:
-    ``(learner, actor, trajs [num_steps, ...], last)``.
-  """
-  frozen = jax.lax.stop_gradient(meta_params)
-
-  def body(carry, _):
-    learner, actor = carry
-    actor, traj = heal_rollout(agent, learner.params, actor)
-    return (agent.step(learner, frozen, traj), actor), traj
-
-  (learner, actor), trajs = jax.lax.scan(body, (learner, actor), None,
-                                         length=num_steps)
-  actor, last = heal_rollout(agent, learner.params, actor)
-  return learner, actor, trajs, last
-
-
-def heal_rollout(agent: Agent, params, actor: ActorState):
-  """``agent.rollout``, then a non-finite core state (e.g. from a NaN
-  observation) of any environment is reset to the initial state.
+def make_collect_fn(rollout: Callable, networks: Networks,
+                    num_envs: int) -> Callable:
+  """``collect(params, actor) -> (actor, traj)``: one rollout, then a
+  non-finite core state (e.g. from a NaN observation) of any environment
+  is reset to the initial state.
 
   A recurrent core would otherwise carry the NaN until the episode ends
   (or forever, for a multiplicative reset), and every later rollout of that
   environment would be skipped by the learner. A no-op when finite.
+  """
+
+  def collect(params, actor: ActorState):
+    actor, traj = rollout(params, actor)
+    leaves = jax.tree.leaves(actor.core_state)
+    if not leaves:
+      return actor, traj
+    b = num_envs
+    finite = jnp.all(jnp.stack([
+        jnp.all(jnp.isfinite(x.reshape(b, -1)), axis=1) for x in leaves]),
+                     axis=0)  # [B]
+    initial = networks.initial_state(b)
+    core = jax.tree.map(
+        lambda s, i: jnp.where(finite.reshape((b,) + (1,) * (s.ndim - 1)),
+                               s, i.astype(s.dtype)),
+        actor.core_state, initial)
+    return actor._replace(core_state=core), traj
+
+  return collect
+
+
+def heal_rollout(agent: Agent, params, actor: ActorState):
+  """``agent.rollout`` with non-finite core states reset (see
+  :func:`make_collect_fn`).
 
   Args:
     agent: the agent.
@@ -159,18 +180,9 @@ def heal_rollout(agent: Agent, params, actor: ActorState):
   Returns:
     ``(actor, trajectory)`` as ``agent.rollout``.
   """
-  actor, traj = agent.rollout(params, actor)
-  leaves = jax.tree.leaves(actor.core_state)
-  if not leaves:
-    return actor, traj
-  b = agent.config.num_envs
-  finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x.reshape(b, -1)), axis=1)
-                              for x in leaves]), axis=0)  # [B]
-  initial = agent.networks.initial_state(b)
-  core = jax.tree.map(
-      lambda s, i: jnp.where(finite.reshape((b,) + (1,) * (s.ndim - 1)), s,
-                             i.astype(s.dtype)), actor.core_state, initial)
-  return actor._replace(core_state=core), traj
+  collect = make_collect_fn(agent.rollout, agent.networks,
+                            agent.config.num_envs)
+  return collect(params, actor)
 
 
 def trajectory_metrics(trajs: Trajectory) -> Metrics:
@@ -198,18 +210,15 @@ def iteration(agent: Agent, state: TrainState) -> tuple[TrainState, Metrics]:
     metrics = {**trajectory_metrics(traj),
                **_skip_metrics(state.learner, learner)}
     return TrainState(learner, state.meta, actor), metrics
-  n = config.K if config.method == "mg" else config.K + config.L - 1
-  _, actor, trajs, last = collect(agent, state.learner, state.actor,
-                                  state.meta.params, n)
-  meta, learner, metrics = learning.meta_update(
-      state.meta, state.learner, trajs, last, meta_loss=agent.meta_loss,
+  carry = online.OnlineCarry(state.learner, state.actor, state.pending,
+                             jnp.zeros([4], jnp.float32))
+  meta, nxt, _, metrics = online.online_meta_update(
+      state.meta, carry, meta_loss=agent.meta_loss,
       meta_optimizer=agent.meta_optimizer)
-  everything = jax.tree.map(lambda a, b: jnp.concatenate([a, b[None]]),
-                            trajs, last)
-  metrics = {**metrics, **trajectory_metrics(everything),
-             **_skip_metrics(state.learner, learner),
-             **_hyperparam_metrics(agent, meta, learner)}
-  return TrainState(learner, meta, actor), metrics
+  metrics = {**metrics, **online.carry_metrics(nxt.totals),
+             **_skip_metrics(state.learner, nxt.learner),
+             **_hyperparam_metrics(agent, meta, nxt.learner)}
+  return TrainState(nxt.learner, meta, nxt.actor, nxt.traj), metrics
 
 
 def _skip_metrics(before: LearnerState, after: LearnerState) -> Metrics:
