@@ -49,8 +49,8 @@ from agents.actor_critic.networks import Networks
 from agents.actor_critic.types import MetaParams, Params
 
 __all__ = [
-    "LearnerState", "MetaState", "all_finite",
-    "apply_meta_gradient", "bmg_target", "clipped_adam", "inner_optimizer", "make_meta_loss",
+    "LearnerState", "MetaState", "all_finite", "apply_meta_gradient",
+    "bmg_target", "clipped_adam", "inner_optimizer", "make_meta_loss",
     "make_matching_fn", "make_meta_optimizer", "make_outer_fn",
     "make_step_fn", "make_target_optimizer", "meta_update",
 ]

@@ -37,9 +37,12 @@ def test_config_rejects_bad_input(kwargs, match):
 def test_config_budget():
   cfg = ActorCriticConfig(method="bmg", learned=("discount",), K=2, L=3,
                           num_envs=4, unroll_length=8, num_updates=10)
-  assert cfg.rollouts_per_iteration == 5
+  # Every rollout trains the learner once: 4 new rollouts, 4 updates.
+  assert cfg.rollouts_per_iteration == 4
   assert cfg.updates_per_iteration == 4
-  assert cfg.env_steps == 10 * 5 * 8 * 4
+  assert cfg.env_steps == 10 * 4 * 8 * 4
+  mg = ActorCriticConfig(method="mg", learned=("discount",), K=3)
+  assert mg.rollouts_per_iteration == mg.updates_per_iteration == 3
 
 
 def _tiny_traj(seed=0):
@@ -193,6 +196,7 @@ def test_train_jits_and_vmaps_over_seeds():
     assert np.all(np.isfinite(value))
   # Different seeds give different rollouts.
   assert not np.allclose(metrics["reward_mean"][0], metrics["reward_mean"][1])
-  # The meta-parameters moved (the learning rate's meta-gradient is large
-  # from the first update; loss weights barely move under a fresh Adam).
-  assert np.all(np.abs(metrics["hp/learning_rate"] - 1e-3) > 1e-7)
+  # The meta-parameters moved (the learning rate's meta-gradient is the
+  # largest from the first update; loss weights barely move under a fresh
+  # Adam whose eps 1e-4 exceeds the meta-gradient).
+  assert np.all(np.abs(metrics["hp/learning_rate"] - 1e-3) > 1e-9)

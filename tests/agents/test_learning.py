@@ -99,7 +99,8 @@ def _config(method, context):
   return ActorCriticConfig(
       core="gru", width=_H, method=method, learned=LEARNABLE, K=1,
       L=2 if method == "bmg" else 1, learning_rate=0.05, max_grad_norm=0.5,
-      kl_value_weight=0.5, target_step_size=0.3, context=context,
+      kl_value_weight=0.5, target_step="sgd", target_step_size=0.3,
+      context=context,
       context_history=2, context_hidden=3)
 
 

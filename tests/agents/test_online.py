@@ -1,0 +1,171 @@
+"""The online meta-step (every rollout trains once) and the papers' options.
+
+* The online meta-loss, which collects its rollouts while it steps, equals
+  the offline one (checked against finite differences in
+  ``test_learning.py``) on the rollouts it collected: value and gradient.
+* Meta-learning agents take as many learner updates per environment step
+  as the fixed agent, and the pending rollout was collected with the
+  learner's current parameters.
+* Options: SGD inner rule, the inner-rule BMG target step, KL summed over
+  time, context pre-training, separate policy and value networks.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import bootstrap_meta as bm
+from agents.actor_critic import hyperparams, learning, losses, online, training
+from agents.actor_critic.config import ActorCriticConfig
+
+
+def _config(method, **kw):
+  base = dict(task="TwoColors", core="gru", width=8, num_envs=2,
+              unroll_length=4, num_updates=3, learned=("entropy_weight",),
+              method=method, K=2, L=3 if method == "bmg" else 1,
+              entropy_weight=0.3, learning_rate=0.05,
+              meta_learning_rate=1e-2)
+  base.update(kw)
+  return ActorCriticConfig(**base)
+
+
+def _leaves_close(a, b, rtol=1e-5, atol=1e-7):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol,
+                               atol=atol)
+
+
+@pytest.mark.parametrize("method,kw", [
+    ("mg", {}),
+    ("bmg", {}),
+    ("bmg", dict(target_step="rmsprop", target_step_size=0.01,
+                 kl_reduction="sum", kl_value_weight=0.5)),
+    ("bmg", dict(context=True, context_stats="reward", context_history=2,
+                 context_hidden=4, optimizer="sgd", max_grad_norm=0.0)),
+])
+def test_online_meta_loss_equals_offline_on_its_rollouts(method, kw):
+  config = _config(method, **kw)
+  agent = training.make_agent(config)
+  state = jax.jit(lambda k: training.init_state(k, agent))(
+      jax.random.key(1))
+  carry = online.OnlineCarry(state.learner, state.actor, state.pending,
+                             jnp.zeros([4]))
+  grad = jax.jit(jax.value_and_grad(agent.meta_loss, has_aux=True))
+  (loss, aux), grads = grad(state.meta.params, carry,
+                            state.meta.target_opt_state)
+  n = config.K if method == "mg" else config.K + config.L - 1
+  assert jax.tree.leaves(aux.trajs)[0].shape[0] == n
+  offline = learning.make_meta_loss(config, agent.networks)
+  (loss2, (_, after)), grads2 = jax.jit(jax.value_and_grad(
+      offline, has_aux=True))(state.meta.params, state.learner, aux.trajs,
+                              aux.next.traj, state.meta.target_opt_state)
+  np.testing.assert_allclose(loss, loss2, rtol=1e-5)
+  _leaves_close(grads, grads2, atol=1e-9)
+  _leaves_close(aux.next.learner.params, after.params)
+  assert float(optax.tree.norm(grads)) > 0.0
+
+
+def _adam_count(learner):
+  counts = [s.count for s in jax.tree.leaves(
+      learner.opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState))
+            if isinstance(s, optax.ScaleByAdamState)]
+  return int(counts[0])
+
+
+@pytest.mark.parametrize("method", ["mg", "bmg"])
+def test_learner_updates_per_env_step_equal_fixed(method):
+  fixed = dataclasses.replace(_config("mg"), method="none", learned=())
+  meta = _config(method)
+  ratios = []
+  for config in (fixed, meta):
+    state, _ = jax.jit(training.make_train(config))(jax.random.key(0))
+    ratios.append(_adam_count(state.learner) / config.env_steps)
+  assert ratios[0] == ratios[1] == 1 / (4 * 2)
+
+
+def test_pending_rollout_was_collected_with_current_params():
+  config = _config("bmg")
+  state, _ = jax.jit(training.make_train(config))(jax.random.key(2))
+  agent = training.make_agent(config)
+  out, values = losses.replay(agent.networks.unroll, state.learner.params,
+                              state.pending)
+  np.testing.assert_allclose(out[:-1], state.pending.logits, atol=1e-5)
+  np.testing.assert_allclose(values, state.pending.values, atol=1e-5)
+
+
+def test_sgd_inner_rule_and_inner_target_step():
+  config = _config("bmg", optimizer="sgd", max_grad_norm=0.0)
+  tx = learning.inner_optimizer(0.05, kind="sgd")
+  grads = {"a": jnp.array([1.0, -2.0])}
+  u, _ = tx.update(grads, tx.init(grads))
+  np.testing.assert_allclose(u["a"], [-0.05, 0.1])
+  # The default BMG target step is the inner rule applied with the
+  # learner's state: x̃ = x − 0.05 ∇f(x) for SGD.
+  outer = lambda p, _: jnp.sum(p["a"] ** 2)  # noqa: E731
+  carry = learning.LearnerState({"a": jnp.array([1.0, 3.0])},
+                                tx.init(grads), None)
+  target = learning.bmg_target(config, carry, {}, None, outer_fn=outer)
+  np.testing.assert_allclose(target.params["a"], [0.9, 2.7], rtol=1e-6)
+  # Clipped Adam: the first step has size lr per coordinate.
+  adam = dataclasses.replace(config, optimizer="adam", max_grad_norm=1.0)
+  tx = learning.inner_optimizer(0.05, kind="adam", max_norm=1.0)
+  carry = carry._replace(opt_state=tx.init(carry.params))
+  target = learning.bmg_target(adam, carry, {}, None, outer_fn=outer)
+  np.testing.assert_allclose(target.params["a"], [0.95, 2.95], rtol=1e-5)
+
+
+def test_kl_sum_is_steps_times_mean():
+  mean_cfg = _config("bmg", kl_value_weight=0.3)
+  sum_cfg = dataclasses.replace(mean_cfg, kl_reduction="sum")
+  agent = training.make_agent(mean_cfg)
+  state = jax.jit(lambda k: training.init_state(k, agent))(jax.random.key(0))
+  p = state.learner.params
+  q = jax.tree.map(lambda x: x + 0.1, p)
+  m = learning.make_matching_fn(mean_cfg, agent.networks)(
+      q, p, None, state.pending)
+  s = learning.make_matching_fn(sum_cfg, agent.networks)(
+      q, p, None, state.pending)
+  assert float(m) > 0
+  np.testing.assert_allclose(s, 4 * m, rtol=1e-6)
+
+
+def test_context_pretraining_fits_the_start_value():
+  raw = float(jnp.log(0.5 / 0.5))  # sigmoid⁻¹(0.5) = 0.
+  params = hyperparams.pretrain_mlp(jax.random.key(0), in_dim=10,
+                                    hidden=(16, 16), init_output=raw + 0.4)
+  contexts = jax.random.uniform(jax.random.key(1), (512, 10), minval=-1,
+                                maxval=1)
+  out = jax.vmap(lambda c: bm.mlp_apply(params, c))(contexts)
+  np.testing.assert_allclose(out, 0.4, atol=0.05)
+  assert float(jnp.abs(params[-1][0]).max()) > 1e-3  # Output layer random.
+  config = _config("mg", context=True, context_pretrain=True,
+                   context_stats="reward", context_history=3,
+                   context_hidden=8, entropy_weight=0.5)
+  w = hyperparams.init_meta_params(jax.random.key(0), config)
+  out = bm.mlp_apply(w["entropy_weight"], jnp.full((3,), 0.7))
+  np.testing.assert_allclose(jax.nn.sigmoid(out), 0.5, atol=0.02)
+
+
+def test_separate_networks_do_not_share_parameters():
+  config = _config("none", learned=(), core="mlp", separate_networks=True,
+                   width=8)
+  agent = training.make_agent(config)
+  state = jax.jit(lambda k: training.init_state(k, agent))(jax.random.key(0))
+  params = state.learner.params
+  kinds = {("policy" in k, "value" in k) for k in params}
+  assert kinds == {(True, False), (False, True)}, list(params)
+  _, traj = training.heal_rollout(agent, params, state.actor)
+
+  def value_sum(p):
+    return jnp.sum(losses.replay(agent.networks.unroll, p, traj)[1])
+
+  grads = jax.grad(value_sum)(params)
+  for name, leaves in grads.items():
+    norm = float(optax.tree.norm(leaves))
+    assert (norm == 0.0) == ("policy" in name), name
+  with pytest.raises(ValueError, match="separate_networks needs core='mlp'"):
+    ActorCriticConfig(core="gru", separate_networks=True)
