@@ -60,7 +60,13 @@ from typing import Any
 from absl import app, flags
 
 import tasks
-from agents.actor_critic.config import ActorCriticConfig
+from agents.actor_critic.config import (
+  CONTINUE_FROM,
+  KL_REDUCTIONS,
+  OPTIMIZERS,
+  TARGET_STEPS,
+  ActorCriticConfig,
+)
 from agents.cores import CORE_NAMES
 from launch import common_flags
 from launch.actor_critic import Reporting, print_outputs, run_experiment
@@ -94,7 +100,36 @@ NUM_ENVS = flags.DEFINE_integer(
 UNROLL = flags.DEFINE_integer("unroll_length", 16, "Rollout length.", **_KW)
 WIDTH = flags.DEFINE_integer("width", 64, "Network width.", **_KW)
 LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", 1e-3, "Inner (clipped Adam) step size.", **_KW)
+    "learning_rate", 1e-3, "Inner step size.", **_KW)
+OPTIMIZER = flags.DEFINE_string(
+    "optimizer", "adam", f"Inner update rule: {OPTIMIZERS} (the papers: "
+    "sgd, learning rate 0.1, no clipping).", **_KW)
+MAX_GRAD_NORM = flags.DEFINE_float(
+    "max_grad_norm", 1.0, "Inner global-norm gradient clipping (0: none).",
+    **_KW)
+SEPARATE = flags.DEFINE_bool(
+    "separate_networks", False, "Separate policy and value MLPs of two "
+    "hidden layers of --width (the papers: 2 x 256); needs --core=mlp.",
+    **_KW)
+TARGET_STEP = flags.DEFINE_string(
+    "target_step", "inner", f"BMG's final target step: {TARGET_STEPS} "
+    "(inner: the inner rule with the learner's state).", **_KW)
+TARGET_STEP_SIZE = flags.DEFINE_float(
+    "target_step_size", 1.0, "Step size of the sgd / rmsprop target step.",
+    **_KW)
+KL_REDUCTION = flags.DEFINE_string(
+    "kl_reduction", "mean", f"BMG's KL over time: {KL_REDUCTIONS}.", **_KW)
+CONTINUE_FROM_FLAG = flags.DEFINE_string(
+    "continue_from", "K+L-1", f"BMG: where the learner continues, "
+    f"{CONTINUE_FROM}.", **_KW)
+META_GRAD_CLIP = flags.DEFINE_float(
+    "meta_grad_clip", 0.0, "Global-norm clipping of the meta-gradient "
+    "(0: none).", **_KW)
+META_EPS = flags.DEFINE_float(
+    "meta_eps", 1e-4, "Meta-Adam epsilon (the papers: 1e-4).", **_KW)
+CONTEXT_PRETRAIN = flags.DEFINE_bool(
+    "context_pretrain", False, "Pre-train the context MLP from a random "
+    "start to the initial value on U[-1, 1] contexts (the papers).", **_KW)
 ENTROPY = flags.DEFINE_float(
     "entropy_weight", 0.1, "Fixed entropy weight (--method=fixed).", **_KW)
 INITIAL_ENTROPY = flags.DEFINE_float(
@@ -187,8 +222,12 @@ def make_config(*, method: str = "bmg", context: str = "reward",
                 meta_learning_rate: float = 1e-3,
                 outer_entropy_weight: float = 0.1, context_history: int = 10,
                 context_hidden: int = 64, variant: str = "",
-                settings: RunSettings | None = None) -> TwoColorsConfig:
+                settings: RunSettings | None = None,
+                **options: Any) -> TwoColorsConfig:
   """A validated :class:`TwoColorsConfig` (see the flags for each field).
+
+  ``options`` are further :class:`ActorCriticConfig` fields (``optimizer``,
+  ``max_grad_norm``, ``separate_networks``, ``target_step``, ...).
 
   Raises:
     ValueError: for an unknown method, context or core, a context with the
@@ -213,7 +252,8 @@ def make_config(*, method: str = "bmg", context: str = "reward",
       meta_learning_rate=meta_learning_rate,
       outer_entropy_weight=outer_entropy_weight,
       context_history=context_history, context_hidden=context_hidden,
-      discount=0.99, lambda_=1.0, outer_lambda=1.0, outer_discount=0.99)
+      discount=0.99, lambda_=1.0, outer_lambda=1.0, outer_discount=0.99,
+      **options)
   if not variant:
     variant = "fixed" if method == "fixed" else f"{method}-{context}"
   return TwoColorsConfig(agent=agent, settings=settings or RunSettings(),
@@ -248,7 +288,14 @@ def build_config() -> TwoColorsConfig:
       L=L_STEPS.value, meta_learning_rate=META_LR.value,
       outer_entropy_weight=OUTER_ENTROPY.value,
       context_history=HISTORY.value, context_hidden=HIDDEN.value,
-      variant=VARIANT.value, settings=common_flags.run_settings())
+      variant=VARIANT.value, settings=common_flags.run_settings(),
+      optimizer=OPTIMIZER.value, max_grad_norm=MAX_GRAD_NORM.value,
+      separate_networks=SEPARATE.value, target_step=TARGET_STEP.value,
+      target_step_size=TARGET_STEP_SIZE.value,
+      kl_reduction=KL_REDUCTION.value,
+      continue_from=CONTINUE_FROM_FLAG.value,
+      meta_grad_clip=META_GRAD_CLIP.value, meta_eps=META_EPS.value,
+      context_pretrain=CONTEXT_PRETRAIN.value)
   return dataclasses.replace(
       config, settings=_default_intervals(config.settings, config.agent))
 
