@@ -64,6 +64,7 @@ from agents.actor_critic.config import (
   CONTINUE_FROM,
   KL_REDUCTIONS,
   OPTIMIZERS,
+  TARGET_MODES,
   TARGET_STEPS,
   ActorCriticConfig,
 )
@@ -117,6 +118,9 @@ TARGET_STEP = flags.DEFINE_string(
 TARGET_STEP_SIZE = flags.DEFINE_float(
     "target_step_size", 1.0, "Step size of the sgd / rmsprop target step.",
     **_KW)
+TARGET_MODE = flags.DEFINE_string(
+    "target_mode", "bootstrap", f"BMG: match to the target or to its "
+    f"average-velocity point: {TARGET_MODES}.", **_KW)
 KL_REDUCTION = flags.DEFINE_string(
     "kl_reduction", "mean", f"BMG's KL over time: {KL_REDUCTIONS}.", **_KW)
 CONTINUE_FROM_FLAG = flags.DEFINE_string(
@@ -292,6 +296,7 @@ def build_config() -> TwoColorsConfig:
       optimizer=OPTIMIZER.value, max_grad_norm=MAX_GRAD_NORM.value,
       separate_networks=SEPARATE.value, target_step=TARGET_STEP.value,
       target_step_size=TARGET_STEP_SIZE.value,
+      target_mode=TARGET_MODE.value,
       kl_reduction=KL_REDUCTION.value,
       continue_from=CONTINUE_FROM_FLAG.value,
       meta_grad_clip=META_GRAD_CLIP.value, meta_eps=META_EPS.value,

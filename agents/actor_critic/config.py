@@ -28,6 +28,7 @@ __all__ = [
     "LOSSES",
     "METHODS",
     "OPTIMIZERS",
+    "TARGET_MODES",
     "TARGET_STEPS",
 ]
 
@@ -41,6 +42,11 @@ OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 #: ``target_step_size``, or RMSProp with its own state (a
 #: curvature-corrected target, Flennerhag et al. 2022).
 TARGET_STEPS: tuple[str, ...] = ("inner", "sgd", "rmsprop")
+#: What BMG matches ``x⁽ᴷ⁾(w)`` to: the bootstrapped target ``x̃`` itself,
+#: or the average-velocity point ``x⁽⁰⁾ + K (x̃ − x⁽⁰⁾) / (K + L − 1)``
+#: (the target's mean meta-learned step, so that steps that keep going the
+#: same way do not reward a larger meta-parameter; ``L = 1`` is unchanged).
+TARGET_MODES: tuple[str, ...] = ("bootstrap", "average")
 #: How the BMG policy KL is reduced over the ``[T, B]`` states: the mean,
 #: or the sum over time (mean over environments), as public code does.
 KL_REDUCTIONS: tuple[str, ...] = ("mean", "sum")
@@ -107,6 +113,8 @@ class ActorCriticConfig:
       state, so the target's last step is of the inner steps' size).
     target_step_size: BMG: step size of the ``"sgd"`` and ``"rmsprop"``
       target steps.
+    target_mode: BMG: ``"bootstrap"`` (match to ``x̃``) or ``"average"``
+      (match to the average-velocity point, see :data:`TARGET_MODES`).
     kl_value_weight: BMG: weight of the value term in the matching.
     kl_reduction: BMG: ``"mean"`` or ``"sum"`` (over time) of the KL.
     meta_learning_rate: Adam step size of the meta-optimiser.
@@ -155,6 +163,7 @@ class ActorCriticConfig:
   continue_from: str = "K+L-1"
   target_step: str = "inner"
   target_step_size: float = 1.0
+  target_mode: str = "bootstrap"
   kl_value_weight: float = 0.0
   kl_reduction: str = "mean"
   meta_learning_rate: float = 1e-3
@@ -178,6 +187,7 @@ class ActorCriticConfig:
     _check_choice("optimizer", self.optimizer, OPTIMIZERS)
     _check_choice("target_step", self.target_step, TARGET_STEPS)
     _check_choice("kl_reduction", self.kl_reduction, KL_REDUCTIONS)
+    _check_choice("target_mode", self.target_mode, TARGET_MODES)
     if self.separate_networks and self.core != "mlp":
       raise ValueError("separate_networks needs core='mlp' (separate "
                        f"policy and value MLPs), got core={self.core!r}.")

@@ -269,9 +269,18 @@ def make_matching_fn(config: ActorCriticConfig,
 
 
 def bmg_target(config: ActorCriticConfig, carry, meta_params, traj, *,
-               outer_fn: Callable, target_opt_state=None):
+               outer_fn: Callable, target_opt_state=None, start=None):
   """The final outer step of BMG's target from ``carry`` (after ``K + L −
   1`` steps) on ``traj``; see :func:`make_target_optimizer`.
+
+  With ``config.target_mode == "average"``, the returned ``params`` are
+  ``x⁽⁰⁾ + K (x̃ − x⁽⁰⁾) / (K + L − 1)`` with ``x⁽⁰⁾ = start`` (the
+  parameters at the start of the meta-iteration, required then): matched
+  against ``x⁽ᴷ⁾``, the displacement is the mean of the target's later
+  steps minus the mean of the first ``K``, plus the outer step ÷ (K + L −
+  1), so a meta-parameter is not rewarded for the bootstrapped steps
+  continuing in its own direction (the "ratchet", Flennerhag et al.'s
+  target with ``L − 1`` steps of the same rule; see RESULTS.md).
 
   Returns:
     A :class:`bootstrap_meta.BootstrapTarget` (all stop-gradiented); its
@@ -287,6 +296,11 @@ def bmg_target(config: ActorCriticConfig, carry, meta_params, traj, *,
       target_opt_state=state, length=0)
   if config.target_step != "rmsprop":
     target = target._replace(target_opt_state=None)
+  if config.target_mode == "average":
+    scale = config.K / (config.K + config.L - 1)
+    start = jax.lax.stop_gradient(start)
+    target = target._replace(params=jax.tree.map(
+        lambda x0, xt: x0 + scale * (xt - x0), start, target.params))
   return target
 
 
@@ -324,7 +338,8 @@ def make_meta_loss(config: ActorCriticConfig, networks: Networks, *,
     carry_t = bm.unroll(step_fn, jax.lax.stop_gradient(carry_k),
                         jax.lax.stop_gradient(w), rest)
     target = bmg_target(config, carry_t, w, last, outer_fn=outer_fn,
-                        target_opt_state=target_opt_state)
+                        target_opt_state=target_opt_state,
+                        start=carry.params)
     loss = matching(target.params, carry_k.params, w, last)
     carry_k = jax.lax.stop_gradient(carry_k)
     after = target.carry if config.continue_from == "K+L-1" else carry_k

@@ -158,7 +158,8 @@ def make_online_meta_loss(config: ActorCriticConfig, networks: Networks, *,
                                 config.L - 1)
     target = learning.bmg_target(config, carry_t, w, carry_t.traj,
                                  outer_fn=outer_fn,
-                                 target_opt_state=target_opt_state)
+                                 target_opt_state=target_opt_state,
+                                 start=carry.params)
     loss = matching(target.params, carry_k.params, w, carry_t.traj)
     carry_k = sg(carry_k)
     if config.continue_from == "K+L-1":

@@ -45,7 +45,8 @@ def _leaves_close(a, b, rtol=1e-5, atol=1e-7):
     ("bmg", dict(target_step="rmsprop", target_step_size=0.01,
                  kl_reduction="sum", kl_value_weight=0.5)),
     ("bmg", dict(context=True, context_stats="reward", context_history=2,
-                 context_hidden=4, optimizer="sgd", max_grad_norm=0.0)),
+                 context_hidden=4, optimizer="sgd", max_grad_norm=0.0,
+                 target_mode="average")),
 ])
 def test_online_meta_loss_equals_offline_on_its_rollouts(method, kw):
   config = _config(method, **kw)
@@ -70,9 +71,9 @@ def test_online_meta_loss_equals_offline_on_its_rollouts(method, kw):
 
 
 def _adam_count(learner):
-  counts = [s.count for s in jax.tree.leaves(
-      learner.opt_state, is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState))
-            if isinstance(s, optax.ScaleByAdamState)]
+  is_adam = lambda s: isinstance(s, optax.ScaleByAdamState)  # noqa: E731
+  counts = [s.count for s in jax.tree.leaves(learner.opt_state,
+                                             is_leaf=is_adam) if is_adam(s)]
   return int(counts[0])
 
 
@@ -169,3 +170,22 @@ def test_separate_networks_do_not_share_parameters():
     assert (norm == 0.0) == ("policy" in name), name
   with pytest.raises(ValueError, match="separate_networks needs core='mlp'"):
     ActorCriticConfig(core="gru", separate_networks=True)
+
+
+def test_average_target_is_the_mean_step_and_l1_is_unchanged():
+  outer = lambda p, _: jnp.sum(p["a"] ** 2)  # noqa: E731
+  tx = learning.inner_optimizer(0.1, kind="sgd")
+  x0 = {"a": jnp.array([2.0, -1.0])}
+  carry = learning.LearnerState({"a": jnp.array([1.0, 3.0])},
+                                tx.init(x0), None)
+  for K, L, scale in ((1, 1, 1.0), (1, 3, 1 / 3), (2, 3, 0.5)):
+    config = _config("bmg", optimizer="sgd", max_grad_norm=0.0, K=K, L=L,
+                     target_mode="average")
+    boot = learning.bmg_target(dataclasses.replace(
+        config, target_mode="bootstrap"), carry, {}, None, outer_fn=outer)
+    avg = learning.bmg_target(config, carry, {}, None, outer_fn=outer,
+                              start=x0)
+    np.testing.assert_allclose(boot.params["a"], [0.9, 2.7], rtol=1e-6)
+    np.testing.assert_allclose(
+        avg.params["a"], x0["a"] + scale * (boot.params["a"] - x0["a"]),
+        rtol=1e-6)
