@@ -313,14 +313,25 @@ def render(groups: Mapping[str, Mapping[str, list[Run]]], *,
   return "\n".join(lines).rstrip() + "\n"
 
 
+def _sections(text: str) -> dict[str, str]:
+  """The ``## <experiment>`` sections of a RESULTS.md, by experiment."""
+  parts = re.split(r"^## ", text, flags=re.M)[1:]
+  return {p.split("\n", 1)[0].strip(): "## " + p.rstrip() + "\n"
+          for p in parts}
+
+
 def write_results(runs_root: str | os.PathLike, out: str | os.PathLike, *,
-                  results_dir: str | os.PathLike | None = None) -> str:
+                  results_dir: str | os.PathLike | None = None,
+                  keep_missing: bool = False) -> str:
   """Scans ``runs_root`` and writes ``out``; returns the markdown.
 
   Args:
     runs_root: the tree of run directories.
     out: the markdown file to write.
     results_dir: plots and notes directory (``results/`` beside ``out``).
+    keep_missing: keep, verbatim, the sections of ``out`` for experiments
+      with no run directory under ``runs_root`` (run directories of an
+      earlier machine), each marked as such.
   """
   out = pathlib.Path(out)
   out_dir = out.parent if str(out.parent) else pathlib.Path(".")
@@ -329,9 +340,21 @@ def write_results(runs_root: str | os.PathLike, out: str | os.PathLike, *,
   if not runs:
     raise ValueError(f"No run directories (config.json + summary.json) "
                      f"under {runs_root}.")
-  text = render(group_runs(runs), out_dir=out_dir, results_dir=results_dir,
+  groups = group_runs(runs)
+  keep = " --keep_missing" if keep_missing else ""
+  text = render(groups, out_dir=out_dir, results_dir=results_dir,
                 command=f"python -m launch.results --runs {runs_root} "
-                f"--out {out.name}")
+                f"--out {out.name}{keep}")
+  if keep_missing and out.exists():
+    kept = {name: section for name, section in
+            _sections(out.read_text()).items() if name not in groups}
+    for section in kept.values():
+      marker = ("*Kept from the previous RESULTS.md: no run directory of "
+                "this experiment under the runs root this time.*")
+      if marker not in section:
+        head, _, rest = section.partition("\n")
+        section = f"{head}\n\n{marker}\n{rest}"
+      text += "\n" + section
   out.write_text(text)
   return text
 
@@ -344,8 +367,12 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--results_dir", default=None,
                       help="Plots/notes directory (default: results/ "
                       "beside --out).")
+  parser.add_argument("--keep_missing", action="store_true",
+                      help="Keep the sections of experiments with no run "
+                      "directory under --runs.")
   args = parser.parse_args(argv)
-  write_results(args.runs, args.out, results_dir=args.results_dir)
+  write_results(args.runs, args.out, results_dir=args.results_dir,
+                keep_missing=args.keep_missing)
   print(f"wrote {args.out}")
 
 

@@ -139,3 +139,19 @@ def test_rows_grouped_by_task_then_ranked(tmp_path):
            task="SwitchingBandit", summary={"final": [1.0], "lifetime": [0.5]})
   text = results.write_results(one, tmp_path / "repo2" / "RESULTS.md")
   assert "| variant | seeds | final |" in text
+
+
+def test_keep_missing_keeps_other_experiments_sections(tmp_path):
+  runs = tmp_path / "runs"
+  _run_dir(runs / "bandit" / "fixed", experiment="bandit", variant="fixed",
+           summary={"final": [0.4, 0.5], "lifetime": [0.1, 0.2]})
+  out = tmp_path / "RESULTS.md"
+  out.write_text("# Results\n\n## popgym\n\nold popgym table\n\n"
+                 "## bandit\n\nold bandit table\n")
+  text = results.write_results(runs, out, keep_missing=True)
+  assert "old bandit table" not in text  # Regenerated from its runs.
+  assert "| fixed | 2 |" in text
+  assert "old popgym table" in text and "Kept from the previous" in text
+  assert text.count("## popgym") == 1
+  # Without the flag only the runs' experiments remain.
+  assert "popgym" not in results.write_results(runs, out)
