@@ -145,8 +145,11 @@ def epsilon_fn(config: QLambdaConfig) -> Callable:
     if config.context == "none":
       return jnp.broadcast_to(
           jax.nn.sigmoid(meta_params["logit_epsilon"]), shape)
-    raw = bm.mlp_apply(meta_params["mlp"], jax.lax.stop_gradient(features))
-    return jax.nn.sigmoid(raw[..., 0])
+    features = jax.lax.stop_gradient(features)
+    flat = features.reshape(-1, features.shape[-1])
+    # One context at a time: mlp_apply's bias add would promote ranks.
+    raw = jax.vmap(bm.mlp_apply, in_axes=(None, 0))(meta_params["mlp"], flat)
+    return jax.nn.sigmoid(raw[:, 0]).reshape(features.shape[:-1])
 
   return eps
 
@@ -206,7 +209,7 @@ def meta_step(meta: MetaState, learner: LearnerState, anchor_params,
   agree = jnp.argmax(q_target, -1) == jnp.argmax(q_anchor, -1)
   metrics = {"meta/loss": loss,
              "meta/agree": jnp.mean(agree.astype(jnp.float32)),
-             "meta/grad_norm": optax.global_norm(grads)}
+             "meta/grad_norm": optax.tree.norm(grads)}
   if config.context == "none":
     metrics["meta/grad"] = grads["logit_epsilon"]
   return meta, learner, metrics
