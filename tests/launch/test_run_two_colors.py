@@ -17,14 +17,16 @@ from tests.launch.helpers import rows_of, strip
 
 
 def _config(path, *, method="bmg", context="reward", resume=False):
-  # (K + L) = 3 rollouts of 4 steps, 1 stream: 12 env steps an iteration,
-  # 8 iterations; colours swap every 24 steps.
+  # K + L - 1 = 2 new rollouts of 4 steps, 1 stream: 8 env steps an
+  # iteration (every rollout trains once), 12 iterations; colours swap
+  # every 24 steps.
   settings = RunSettings(run_dir=str(path), num_seeds=2, log_every=2,
                          checkpoint_every=4, resume=resume, progress=False)
   return run_two_colors.make_config(
       method=method, context=context, steps=96, swap_period=24,
       unroll_length=4, width=8, L=2, context_history=2, context_hidden=8,
-      meta_learning_rate=1e-2, settings=settings)
+      meta_learning_rate=1e-2, settings=settings, optimizer="sgd",
+      learning_rate=0.1, max_grad_norm=0.0)
 
 
 def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
@@ -36,31 +38,31 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
   assert config["agent"]["task"] == "TwoColors-swap24"
   assert config["agent"]["context_stats"] == "reward"
   rows = rows_of(full)
-  assert len(rows) == 2 * 4  # 2 seeds x 8 iterations / 2 per log row.
+  assert len(rows) == 2 * 6  # 2 seeds x 12 iterations / 2 per log row.
   assert rows[-1]["env_steps"] == 96
   # Per-step rewards are +1, -1 or the -0.04 step cost.
   assert all(-1.0 <= r["reward_mean"] <= 1.0 for r in rows)
   weights = [r["hp/entropy_weight"] for r in rows]
   assert all(0.0 < w < 1.0 for w in weights)
   # It is meta-learned: it moves by more than a few float32 ulps of 0.1
-  # (7.5e-9) in 8 iterations (measured: ~1e-6).
+  # (7.5e-9) in 12 iterations (measured: ~1e-6).
   assert max(abs(w - 0.1) for w in weights) > 1e-7
   for name in ("metrics.csv", "returns.png", "hyperparams.png",
                "summary.json"):
     assert (full / name).exists(), name
-  assert sorted(p.name for p in (full / "checkpoints").iterdir()) == [
-      "4", "8"]
+  assert sorted(int(p.name) for p in (full / "checkpoints").iterdir()) == [
+      8, 12]  # The last two are kept.
   # Lifetime = mean of all rows of the seed; final = the last 10% (1 row).
   for seed in range(2):
     mine = [r["reward_mean"] for r in rows if r["seed"] == seed]
     np.testing.assert_allclose(summary["lifetime"][seed], np.mean(mine),
                                rtol=1e-12)
     assert summary["final"][seed] == mine[-1]
-  # Interrupted after logging iteration 8 but before its checkpoint:
-  # resume restores 4, truncates, and recomputes the same rows.
+  # Interrupted after logging iteration 12 but before its checkpoint:
+  # resume restores 8, truncates, and recomputes the same rows.
   cut = tmp_path / "cut"
   shutil.copytree(full, cut)
-  shutil.rmtree(cut / "checkpoints" / "8")
+  shutil.rmtree(cut / "checkpoints" / "12")
   (cut / "summary.json").unlink()
   run_two_colors.run(config=_config(cut, resume=True))
   assert strip(rows_of(cut)) == strip(rows)
