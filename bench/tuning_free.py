@@ -41,13 +41,14 @@ SEEDS = 3
 BATCH = 64
 
 
-def recommended(method: bm.MG | bm.BMG | bm.Optimistic):
+def recommended(method: bm.MG | bm.BMG | bm.Optimistic, meta_lr=1e-2,
+                lr=1e-3):
   """The README's drop-in: Adam with learned learning rate and β₁."""
   return bm.meta_learned(
       optax.adam,
-      learned={"learning_rate": bm.positive(1e-3),
+      learned={"learning_rate": bm.positive(lr),
                "b1": bm.unit_interval(0.9)},
-      method=method, meta_optimizer=optax.adam(1e-2, eps=1e-4))
+      method=method, meta_optimizer=optax.adam(meta_lr, eps=1e-4))
 
 
 ARMS = {
@@ -58,6 +59,17 @@ ARMS = {
         bm.BMG(K=1, L=2, step_size=1e-3, average_velocity=False)),
     "optimistic": lambda: recommended(bm.Optimistic(bm.MG(K=1),
                                                     hint_weight=0.9)),
+    "mg_m3e-2": lambda: recommended(bm.MG(K=1), 3e-2),
+    "mg_m1e-1": lambda: recommended(bm.MG(K=1), 1e-1),
+    "mg_k2_m3e-2": lambda: recommended(bm.MG(K=2), 3e-2),
+    "opt_m3e-2": lambda: recommended(bm.Optimistic(bm.MG(K=1),
+                                                   hint_weight=0.9), 3e-2),
+    "mg_lr1e-2": lambda: recommended(bm.MG(K=1), lr=1e-2),
+    "mg_lr3e-3": lambda: recommended(bm.MG(K=1), lr=3e-3),
+    "opt_lr1e-2": lambda: recommended(bm.Optimistic(bm.MG(K=1),
+                                                    hint_weight=0.9), lr=1e-2),
+    "bmg_lr1e-2": lambda: recommended(bm.BMG(K=1, L=2, step_size=1e-3),
+                                      lr=1e-2),
     "prodigy": lambda: optax.contrib.prodigy(),
     "dadapt_adamw": lambda: optax.contrib.dadapt_adamw(),
     "dog": lambda: optax.contrib.dog(),

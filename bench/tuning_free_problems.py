@@ -130,19 +130,19 @@ def illcond_logistic(n=2560) -> Problem:
 def _bars(rng, n):
   """8x8 images with one bar of 4 orientations, noise; label = orientation."""
   y = rng.integers(0, 4, size=n)
-  img = 0.5 * rng.normal(size=(n, 8, 8))
+  img = rng.normal(size=(n, 8, 8))
   pos = rng.integers(1, 7, size=n)
   idx = np.arange(8)
   for i in range(n):
     p = pos[i]
     if y[i] == 0:
-      img[i, p, :] += 1.5
+      img[i, p, :] += 1.0
     elif y[i] == 1:
-      img[i, :, p] += 1.5
+      img[i, :, p] += 1.0
     elif y[i] == 2:
-      img[i, idx, idx] += 1.5
+      img[i, idx, idx] += 1.0
     else:
-      img[i, idx, 7 - idx] += 1.5
+      img[i, idx, 7 - idx] += 1.0
   return img[..., None], y
 
 

@@ -20,10 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-import bootstrap_meta as bm
 import tuning_free_problems as problems
 from tuning_free import BATCH, _batch
+
+import bootstrap_meta as bm
 
 _SPECS = {"learning_rate": bm.positive(1e-3), "b1": bm.unit_interval(0.9)}
 _ALPHA, _L = 1e-3, 2

@@ -39,7 +39,8 @@ def unwrap_injected(optimizer: Any) -> Any:
   wrapper would never reach the update. Unwrapping learns through the inner
   factory instead (same update rule).
   """
-  qualname = getattr(optimizer, "__qualname__", "")
+  code = getattr(optimizer, "__code__", None)
+  qualname = getattr(code, "co_qualname", "")
   inner = getattr(optimizer, "__wrapped__", None)
   if qualname.startswith("inject_") and "hyperparams" in qualname:
     if inner is None or not callable(inner):

@@ -246,7 +246,7 @@ def _update(updates, state: MetaLearnedState, params, value_fn, loss_fn,
       num_skipped=state.num_skipped + (~finite).astype(jnp.int32),
       num_bad_updates=state.num_bad_updates + (~good).astype(jnp.int32),
       target_opt_state=target_state, context=ctx_state,
-      meta_grad_norm=optax.global_norm(meta_grads).astype(
+      meta_grad_norm=optax.tree.norm(meta_grads).astype(
           state.meta_grad_norm.dtype),
       num_zero_meta_grads={
           name: count + zero[name].astype(jnp.int32)
@@ -346,10 +346,22 @@ def meta_learned(
   The meta-gradient is truncated: ``x`` and ``s`` at the call are constants.
   ``value_fn(params) -> scalar`` is the outer objective (e.g. the loss on the
   current or a held-out batch); it must not depend on the meta-parameters.
-  ``grads`` are used for the first step as given (so a preceding
-  transformation in an ``optax.chain``, e.g. clipping, is honoured) unless
-  loss-side meta-parameters are learned, in which case the first gradient is
-  recomputed from ``loss_fn``.
+  ``grads`` are used for the first step as given unless loss-side
+  meta-parameters are learned, in which case the first gradient is
+  recomputed from ``loss_fn``. A transformation chained *before* this one
+  (``optax.chain(clip, meta_learned(...))``) reaches only the learner's
+  step: the look-ahead and target steps differentiate ``value_fn`` and see
+  raw gradients. Pass it as ``preprocess`` instead: then the learner's step,
+  the look-ahead steps and the target's steps (including its final outer
+  step) all apply it (its state, if any, is carried in the learner's and the
+  target optimiser's states).
+
+  The factory is called with traced hyperparameter values, so it must not
+  branch on them in Python (``ValueError`` at the call if it does, e.g.
+  ``optax.warmup_cosine_decay_schedule`` tests ``peak_value == 0.0``; learn
+  a multiplier of a fixed schedule instead). ``optax.inject_hyperparams(f)``
+  is learned through as ``f`` (the wrapper would read its values from its
+  own state and never see the learned ones).
 
   Args:
     optimizer: an optax factory, e.g. ``optax.adam`` (or any callable
@@ -367,6 +379,9 @@ def meta_learned(
       meta-parameters.
     eps_root: ``eps_root`` given to optimisers that take one and do not set
       it (second derivatives of ``sqrt`` at zero; ``None``: optax's default).
+    preprocess: a transformation applied to every gradient before the
+      optimiser, in the learner's, look-ahead and target steps alike (e.g.
+      ``optax.clip_by_global_norm(1.0)``); ``None``: none.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs`` with
