@@ -56,7 +56,6 @@ def test_inject_hyperparams_factory_is_learned_through():
                        method=bm.MG(), meta_optimizer=optax.adam(1e-1))
   x = jnp.ones(4)
   x1, state = _run(tx, x, 30)
-  ref, _ = _run(_adam_lr(), x, 1)
   lr = float(state.hyperparams["learning_rate"])
   assert lr != pytest.approx(1e-2, rel=1e-3)
   # The learner really used the meta-learned values: loss went down.
@@ -120,7 +119,6 @@ def test_preprocess_applies_to_learner_look_ahead_and_target_steps():
 
 
 def test_contextual_initial_weights_are_used():
-  ctx = bm.Contextual(history=2, hidden=(3,))
   ref = bm.mlp_init(jax.random.key(1), in_dim=2, hidden=(3,),
                     init_output=np.log(2e-3))
   tx = _adam_lr(context=bm.Contextual(history=2, hidden=(3,),
@@ -132,7 +130,6 @@ def test_contextual_initial_weights_are_used():
     _adam_lr(context=bm.Contextual(
         history=2, hidden=(4,), initial_weights={"learning_rate": ref})
     ).init(jnp.ones(4))
-  del ctx
 
 
 def _sgd_bmg(average_velocity, L):
@@ -158,8 +155,10 @@ def test_average_velocity_target_has_no_self_referential_term():
     _, new = tx.update(jax.grad(lin)(x), state, x, value_fn=lin)
     grads[avg] = float(new.meta_params["learning_rate"]
                        - state.meta_params["learning_rate"])
-  # d/dlog η of ½‖T − x₁‖²: x₁ = −η g, g = 1, η = 0.1, α = 0.1, d = 3.
-  # Endpoint: −(T − x₁)·(−η g)... = −d η (2η + α) ; meta-step = +that.
+  # x₁ = −η g with g = 1 (d = 3), η = α = 0.1; ∂x₁/∂log η = −η g. The
+  # meta-SGD(1) step is (T − x₁)ᵀ(−η g)... negated: endpoint T − x₁ =
+  # −(2η + α) g gives +d η (2η + α); average velocity T − x₁ = −(α/3) g
+  # gives +d η α / 3.
   assert grads[False] == pytest.approx(3 * 0.1 * (2 * 0.1 + 0.1), rel=1e-5)
   assert grads[True] == pytest.approx(3 * 0.1 * 0.1 / 3, rel=1e-5)
 
