@@ -62,6 +62,7 @@ from bootstrap_meta._methods import BMG, MG, Contextual, Optimistic
 from bootstrap_meta._objectives import (
     BMGAux,
     BootstrapTarget,
+    average_velocity,
     bmg_loss,
     bootstrap_target,
     mg_loss,
@@ -89,6 +90,7 @@ __all__ = [
     "MetaParam",
     "Optimistic",
     "OptimisticState",
+    "average_velocity",
     "bmg_loss",
     "bootstrap_target",
     "constrain",

@@ -18,7 +18,8 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import optax
 
@@ -76,6 +77,15 @@ class BMG:
       ``hyperparams`` is the dict of constrained values and ``batch`` is
       ``None`` (close over data).
     remat: rematerialise each of the ``K`` steps.
+    average_velocity: match ``x⁽ᴷ⁾`` to the average-velocity target
+      ``x⁽⁰⁾ + K (x̃ − x⁽⁰⁾) / (K + L − 1)`` (default) rather than to the
+      endpoint ``x̃``. The endpoint target's ``L − 1`` bootstrapped steps use
+      the same step size, so matching them rewards a larger step whenever
+      successive updates agree and the step size ratchets upward; the
+      average-velocity target rewards only changes of direction or length
+      between the target's steps and the first one, plus the final outer
+      step (``docs/ratchet.md``). Identical for ``L = 1``; ignored when
+      ``K = 0``.
 
   References:
     Flennerhag et al, `Bootstrapped Meta-Learning
@@ -88,11 +98,13 @@ class BMG:
   target_optimizer: optax.GradientTransformation | None = None
   matching: MatchingFn | None = None
   remat: bool = False
+  average_velocity: bool = True
 
   def __post_init__(self):
     _check_int("BMG.K", self.K, 0)
     _check_int("BMG.L", self.L, 1)
     _check_bool("BMG.remat", self.remat)
+    _check_bool("BMG.average_velocity", self.average_velocity)
     if not self.step_size > 0:
       raise ValueError(f"BMG.step_size must be > 0, got {self.step_size}.")
     if self.K == 0 and self.matching is None:
@@ -148,6 +160,18 @@ class Contextual:
     hidden: hidden widths of the default MLP, one per learned
       hyperparameter (the paper: two layers of 64).
     seed: seed of the MLP initialisation.
+    initial_weights: optional starting ``ω`` per learned name, each with the
+      structure of :func:`~bootstrap_meta.mlp_init`'s output for
+      ``in_dim = history · num_stats`` and ``hidden`` (e.g. weights trained
+      elsewhere); default: :func:`~bootstrap_meta.mlp_init`, whose output
+      starts exactly at the hyperparameter's initial value.
+
+  The context holds the last ``H`` statistics, normalised by their running
+  mean and standard deviation. At the first call it holds one statistic and
+  its normalised value is zero (as are the empty slots), so
+  ``g_ω(c) = g_ω(0)``: the initial value. The context is computed once per
+  ``update`` from the parameters at the call and held fixed across the
+  ``K`` look-ahead steps and the target's steps (it carries no gradient).
 
   References:
     Luketina et al, `Meta-Gradients in Non-Stationary Environments
@@ -158,6 +182,7 @@ class Contextual:
   num_stats: int = 1
   hidden: Sequence[int] = (64, 64)
   seed: int = 0
+  initial_weights: Mapping[str, Any] | None = None
 
   def __post_init__(self):
     _check_int("Contextual.history", self.history, 1)

@@ -31,6 +31,7 @@ __all__ = [
     "BootstrapTarget",
     "BMGAux",
     "MatchingFn",
+    "average_velocity",
     "OuterFn",
     "bmg_loss",
     "bootstrap_target",
@@ -103,6 +104,8 @@ def bootstrap_target(
     target_optimizer: optax.GradientTransformation | None = None,
     target_opt_state: optax.OptState = None,
     length: int | None = None,
+    velocity_origin: Params | None = None,
+    velocity_steps: int = 1,
 ) -> BootstrapTarget:
   """Builds the BMG target ``x̃`` with no gradient to ``w``.
 
@@ -111,6 +114,14 @@ def bootstrap_target(
   ``x̃ = x − α ∇f(x)`` when ``target_optimizer`` is ``None``, else
   ``x̃ = x + u`` with ``u`` from ``target_optimizer`` (e.g. RMSProp with its
   own state: a curvature-corrected target).
+
+  With ``velocity_origin`` (the parameters ``x⁽⁰⁾`` before the
+  ``k = velocity_steps`` differentiable steps), the target is instead the
+  *average-velocity* target ``x⁽⁰⁾ + k (x̃ − x⁽⁰⁾) / (k + L − 1)``: the point
+  ``k`` steps along the target trajectory's mean step. Matching it does not
+  reward a larger step by construction (the endpoint target's self-referential
+  term ``−η Σᵢ gᵢᵀg₀`` becomes ``(1/L) Σᵢ (uᵢ − u₀)ᵀ ∂u₀/∂w``, zero on a
+  straight path; see ``docs/ratchet.md``). With ``L = 1`` it equals ``x̃``.
 
   Args:
     carry_k: the carry after the ``K`` differentiable steps.
@@ -123,9 +134,17 @@ def bootstrap_target(
     target_optimizer: optional transformation for the final step.
     target_opt_state: its state.
     length: number of meta-learned steps when ``batches`` is ``None``.
+    velocity_origin: ``x⁽⁰⁾`` for the average-velocity target; ``None``
+      (default) keeps the endpoint target ``x̃``.
+    velocity_steps: ``k``, the differentiable steps from ``x⁽⁰⁾`` to
+      ``x⁽ᴷ⁾`` (``K`` of BMG).
 
   Returns:
     A :class:`BootstrapTarget`; every field is stop-gradiented.
+
+  References:
+    Flennerhag et al, `Bootstrapped Meta-Learning
+    <https://arxiv.org/abs/2109.04504>`_, 2022.
   """
   carry = jax.lax.stop_gradient(carry_k)
   frozen = jax.lax.stop_gradient(meta_params)
@@ -138,8 +157,35 @@ def bootstrap_target(
     updates, target_opt_state = target_optimizer.update(
         grads, target_opt_state, params)
     target = optax.apply_updates(params, updates)
+  if velocity_origin is not None:
+    target = average_velocity(velocity_origin, target, num_steps=_steps(
+        batches, length) + velocity_steps, velocity_steps=velocity_steps)
   return jax.lax.stop_gradient(
       BootstrapTarget(target, carry, target_opt_state))
+
+
+def _steps(batches: Batch, length: int | None) -> int:
+  leaves = jax.tree_util.tree_leaves(batches)
+  return leaves[0].shape[0] if leaves else (length or 0)
+
+
+def average_velocity(
+    origin: Params, end: Params, *, num_steps: int, velocity_steps: int
+) -> Params:
+  """``origin + velocity_steps (end − origin) / num_steps``.
+
+  The point ``velocity_steps`` mean steps along the path from ``origin`` to
+  ``end`` taken in ``num_steps`` steps (the average-velocity BMG target).
+
+  References:
+    Flennerhag et al, `Bootstrapped Meta-Learning
+    <https://arxiv.org/abs/2109.04504>`_, 2022.
+  """
+  if num_steps < 1 or not 0 <= velocity_steps <= num_steps:
+    raise ValueError(f"need 1 <= num_steps and 0 <= velocity_steps <= "
+                     f"num_steps, got {num_steps}, {velocity_steps}.")
+  frac = velocity_steps / num_steps
+  return jax.tree.map(lambda o, e: o + frac * (e - o), origin, end)
 
 
 class BMGAux(NamedTuple):
@@ -170,6 +216,7 @@ def bmg_loss(
     remat: bool = False,
     length: int | None = None,
     target_length: int | None = None,
+    average_velocity_target: bool = False,
 ) -> tuple[Array, BMGAux]:
   """The BMG meta-loss ``μ(sg(x̃), x⁽ᴷ⁾(w))``.
 
@@ -194,16 +241,29 @@ def bmg_loss(
     remat: rematerialise each of the ``K`` steps.
     length: ``K`` when ``batches`` is ``None``.
     target_length: ``L − 1`` when ``target_batches`` is ``None``.
+    average_velocity_target: match the average-velocity target
+      ``x⁽⁰⁾ + K (x̃ − x⁽⁰⁾) / (K + L − 1)`` instead of ``x̃`` (see
+      :func:`bootstrap_target`; no effect when ``L = 1``; needs ``K >= 1``).
+      Default ``False``: the paper's endpoint target.
 
   Returns:
     ``(loss, BMGAux)``.
+
+  References:
+    Flennerhag et al, `Bootstrapped Meta-Learning
+    <https://arxiv.org/abs/2109.04504>`_, 2022.
   """
   carry_k = unroll(step_fn, carry, meta_params, batches, remat=remat,
                    length=length)
+  k = _steps(batches, length)
+  if average_velocity_target and k < 1:
+    raise ValueError("average_velocity_target needs K >= 1 inner steps.")
   target = bootstrap_target(
       carry_k, meta_params, target_batches, target_batch, step_fn=step_fn,
       outer_fn=outer_fn, step_size=step_size,
       target_optimizer=target_optimizer, target_opt_state=target_opt_state,
-      length=target_length)
+      length=target_length,
+      velocity_origin=carry.params if average_velocity_target else None,
+      velocity_steps=k)
   loss = matching_fn(target.params, carry_k.params, meta_params, target_batch)
   return loss, BMGAux(carry_k, target)

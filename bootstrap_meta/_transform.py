@@ -17,15 +17,15 @@ References:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from bootstrap_meta import _context
+from bootstrap_meta import _checks, _context
 from bootstrap_meta._bijections import MetaParam, constrain, init_meta_params
 from bootstrap_meta._inner import (
     HyperOptimizer,
@@ -61,6 +61,16 @@ class MetaLearnedState(NamedTuple):
       update was not finite, e.g. from a NaN gradient (int32 scalar).
     target_opt_state: state of BMG's target optimiser (``None`` if unused).
     context: the :class:`~bootstrap_meta.ContextState` (``None`` if unused).
+    meta_grad_norm: global norm of the last meta-gradient (scalar).
+    num_zero_meta_grads: per meta-parameter name, meta-steps whose
+      meta-gradient for that name was exactly zero (int32 scalars): a
+      hyperparameter that never moves, e.g. Lion's ``b1`` behind ``sign``,
+      shows here.
+
+  Meta-parameters, their optimiser state, ``hyperparams``, ``meta_loss`` and
+  ``meta_grad_norm`` are at least float32 whatever the learner's dtype (a
+  meta-step of 1e-2 on a log-learning-rate of −6.9 is below bfloat16's
+  spacing); the learner's step uses the values cast to its own dtype.
   """
 
   count: Array
@@ -73,6 +83,8 @@ class MetaLearnedState(NamedTuple):
   num_bad_updates: Array
   target_opt_state: Any
   context: Any
+  meta_grad_norm: Array
+  num_zero_meta_grads: dict[str, Array]
 
 
 class _Setup(NamedTuple):
@@ -84,81 +96,7 @@ class _Setup(NamedTuple):
   meta_optimizer: optax.GradientTransformation
   context: Contextual | None
   loss_side: tuple[str, ...]
-
-
-def _validate(optimizer, learned, learned_loss, method, meta_optimizer,
-              context, eps_root) -> None:
-  if not callable(optimizer):
-    raise ValueError(f"optimizer must be an optax factory, got {optimizer!r}.")
-  if not learned and not learned_loss:
-    raise ValueError("Nothing to learn: `learned` and `learned_loss` are "
-                     "both empty.")
-  for name, spec in {**learned, **learned_loss}.items():
-    if not isinstance(spec, MetaParam):
-      raise ValueError(
-          f"{name!r}: expected a MetaParam (bootstrap_meta.positive, "
-          f"unit_interval, interval, unconstrained), got {spec!r}.")
-    if context is not None and np.ndim(spec.init) != 0:
-      raise ValueError(f"{name!r}: contextual meta-parameters must be scalar.")
-  both = sorted(set(learned) & set(learned_loss))
-  if both:
-    raise ValueError(f"{both} are in both `learned` and `learned_loss`.")
-  if not isinstance(method, MG | BMG | Optimistic):
-    raise ValueError(f"method must be MG, BMG or Optimistic, got {method!r}.")
-  if not isinstance(meta_optimizer, optax.GradientTransformation):
-    raise ValueError("meta_optimizer must be an optax GradientTransformation, "
-                     f"got {meta_optimizer!r}.")
-  if context is not None and not isinstance(context, Contextual):
-    raise ValueError(f"context must be Contextual or None, got {context!r}.")
-  if eps_root is not None and not eps_root >= 0:
-    raise ValueError(f"eps_root must be >= 0 or None, got {eps_root}.")
-
-
-def _path(path) -> str:
-  return jax.tree_util.keystr(path) or "<root>"
-
-
-def _check_like(what: str, tree, ref, ref_name: str) -> None:
-  """Same pytree structure and leaf shapes as ``ref``, else ValueError."""
-  tree_def, ref_def = (jax.tree.structure(tree), jax.tree.structure(ref))
-  if tree_def != ref_def:
-    raise ValueError(f"{what} must have the structure of {ref_name}: got "
-                     f"{tree_def}, expected {ref_def}.")
-  pairs = zip(jax.tree_util.tree_flatten_with_path(tree)[0],
-              jax.tree.leaves(ref), strict=True)
-  for (path, leaf), ref_leaf in pairs:
-    if np.shape(leaf) != np.shape(ref_leaf):
-      raise ValueError(f"{what}{_path(path)} has shape {np.shape(leaf)}, "
-                       f"{ref_name} has {np.shape(ref_leaf)}.")
-
-
-def _check_update_args(updates, state, params, value_fn, loss_fn,
-                       context_stats, init_fn, setup: _Setup) -> None:
-  """Static checks of ``update``'s arguments (shapes only, no compute)."""
-  if not callable(value_fn):
-    raise ValueError(f"value_fn must be callable, got {value_fn!r}.")
-  if loss_fn is not None and not callable(loss_fn):
-    raise ValueError(f"loss_fn must be callable, got {loss_fn!r}.")
-  _check_like("updates (the gradients)", updates, params, "params")
-  for path, leaf in jax.tree_util.tree_flatten_with_path(updates)[0]:
-    if not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
-      raise ValueError(f"updates{_path(path)} must be floating, got dtype "
-                       f"{jnp.result_type(leaf)}.")
-  if not isinstance(state, MetaLearnedState):
-    raise ValueError("state must be the MetaLearnedState returned by this "
-                     f"transformation's init, got {type(state).__name__}.")
-  _check_like("state", state, jax.eval_shape(init_fn, params),
-              "init(params)")
-  out = jax.eval_shape(value_fn, params)
-  if np.shape(out) != () or not jnp.issubdtype(out.dtype, jnp.floating):
-    raise ValueError("value_fn(params) must return a scalar float loss, got "
-                     f"shape {np.shape(out)} and dtype {out.dtype}.")
-  ctx = setup.context
-  if ctx is not None and context_stats is not None and (
-      np.size(context_stats) != ctx.num_stats):
-    raise ValueError(f"context_stats must have Contextual.num_stats="
-                     f"{ctx.num_stats} values, got shape "
-                     f"{np.shape(context_stats)}.")
+  target_optimizer: optax.GradientTransformation | None
 
 
 def _hyperparams(setup: _Setup, meta_params, features) -> dict[str, Array]:
@@ -179,11 +117,22 @@ def _float_dtype(params) -> Any:
   return jnp.result_type(float)
 
 
+def _meta_dtype(params) -> Any:
+  """At least float32 (float64 learners keep float64 meta-parameters)."""
+  return jnp.promote_types(jnp.float32, _float_dtype(params))
+
+
+def _cast(tree, dtype):
+  return jax.tree.map(lambda v: jnp.asarray(v).astype(dtype), tree)
+
+
 def _init_meta_params(setup: _Setup, dtype) -> Any:
   raw = init_meta_params(setup.specs, dtype=dtype)
   if setup.context is None:
     return raw
   ctx = setup.context
+  if ctx.initial_weights is not None:
+    return _context_weights(ctx, raw, dtype)
   keys = jax.random.split(jax.random.key(ctx.seed), len(raw))
   return {
       name: _context.mlp_init(key, in_dim=ctx.history * ctx.num_stats,
@@ -193,10 +142,25 @@ def _init_meta_params(setup: _Setup, dtype) -> Any:
   }
 
 
+def _context_weights(ctx: Contextual, raw, dtype) -> Any:
+  """``Contextual.initial_weights``, checked against the default MLP."""
+  weights = dict(ctx.initial_weights)
+  if sorted(weights) != sorted(raw):
+    raise ValueError(f"Contextual.initial_weights must have the names "
+                     f"{sorted(raw)}, got {sorted(weights)}.")
+  for name, omega in weights.items():
+    ref = _context.mlp_init(jax.random.key(0), in_dim=ctx.history
+                            * ctx.num_stats, hidden=tuple(ctx.hidden))
+    _checks.check_like(f"Contextual.initial_weights[{name!r}]", omega, ref,
+                       "the default MLP's parameters")
+  return _cast(weights, dtype)
+
+
 def _meta_loss(meta_params, features, params, grads, state, value_fn, loss_fn,
                setup: _Setup):
   """The meta-loss of one update and, as aux, the learner's step."""
-  hp = _hyperparams(setup, meta_params, features)
+  hp_meta = _hyperparams(setup, meta_params, features)
+  hp = _cast(hp_meta, _float_dtype(params))  # The learner's dtype.
 
   def inner_loss(p, h, batch):
     del batch
@@ -209,8 +173,9 @@ def _meta_loss(meta_params, features, params, grads, state, value_fn, loss_fn,
   carry = LearnerState(optax.apply_updates(params, u), opt_state)
 
   def step_fn(c, mp, batch):
-    return inner_step(c, _hyperparams(setup, mp, features), batch,
-                      optimizer=setup.optimizer, loss_fn=inner_loss)
+    h = _cast(_hyperparams(setup, mp, features), _float_dtype(params))
+    return inner_step(c, h, batch, optimizer=setup.optimizer,
+                      loss_fn=inner_loss)
 
   base = setup.base
   if isinstance(base, BMG) and base.K == 0:
@@ -224,12 +189,14 @@ def _meta_loss(meta_params, features, params, grads, state, value_fn, loss_fn,
     target = bootstrap_target(
         carry, meta_params, None, None, step_fn=step_fn,
         outer_fn=lambda p, b: value_fn(p), step_size=base.step_size,
-        target_optimizer=base.target_optimizer,
-        target_opt_state=target_state, length=base.L - 1)
+        target_optimizer=setup.target_optimizer,
+        target_opt_state=target_state, length=base.L - 1,
+        velocity_origin=params if base.average_velocity and base.K else None,
+        velocity_steps=base.K)
     target_state = target.target_opt_state
     matching = base.matching or squared_euclidean()
     loss = matching(target.params, carry.params, hp, None)
-  return loss, (u, opt_state, hp, target_state)
+  return loss, (u, opt_state, hp_meta, target_state)
 
 
 def _all_finite(tree) -> Array:
@@ -237,6 +204,11 @@ def _all_finite(tree) -> Array:
   if not leaves:  # e.g. optax.EmptyState
     return jnp.array(True)
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _all_zero(tree) -> Array:
+  return jnp.all(jnp.stack([jnp.all(x == 0)
+                            for x in jax.tree_util.tree_leaves(tree)]))
 
 
 def _select(pred: Array, new, old):
@@ -256,6 +228,7 @@ def _update(updates, state: MetaLearnedState, params, value_fn, loss_fn,
       state.meta_params, features, params, updates, state, value_fn, loss_fn,
       setup)
   u, inner_opt_state, hp, target_state = aux
+  zero = {name: _all_zero(g) for name, g in meta_grads.items()}
   meta_updates, meta_opt_state = setup.meta_optimizer.update(
       meta_grads, state.meta_opt_state, state.meta_params)
   finite = jnp.logical_and(_all_finite(meta_grads), jnp.isfinite(loss))
@@ -272,8 +245,62 @@ def _update(updates, state: MetaLearnedState, params, value_fn, loss_fn,
       hyperparams=hp, meta_loss=jnp.asarray(loss, state.meta_loss.dtype),
       num_skipped=state.num_skipped + (~finite).astype(jnp.int32),
       num_bad_updates=state.num_bad_updates + (~good).astype(jnp.int32),
-      target_opt_state=target_state, context=ctx_state)
+      target_opt_state=target_state, context=ctx_state,
+      meta_grad_norm=optax.tree.norm(meta_grads).astype(
+          state.meta_grad_norm.dtype),
+      num_zero_meta_grads={
+          name: count + zero[name].astype(jnp.int32)
+          for name, count in state.num_zero_meta_grads.items()})
   return u, new_state
+
+
+def _prepend(preprocess, factory):
+  """``factory`` with ``preprocess`` chained in front of it."""
+  def chained(**hyperparams):
+    return optax.chain(preprocess, factory(**hyperparams))
+  return chained
+
+
+def _make_setup(optimizer, learned, hyperparams, learned_loss, method,
+                meta_optimizer, context, eps_root, preprocess) -> _Setup:
+  """Resolves the static configuration of :func:`meta_learned` once."""
+  opt = hyper_optimizer(optimizer, learned=learned, fixed=hyperparams,
+                        eps_root=eps_root)
+  _checks.check_traceable(opt, learned)
+  base = method.base if isinstance(method, Optimistic) else method
+  if isinstance(method, Optimistic):
+    meta_optimizer = optax.chain(
+        optimistic_meta_update(hint_weight=method.hint_weight,
+                               hint_fn=method.hint_fn), meta_optimizer)
+  target = getattr(base, "target_optimizer", None)
+  if preprocess is not None:
+    opt = opt._replace(factory=_prepend(preprocess, opt.factory))
+    if isinstance(base, BMG):
+      target = optax.chain(preprocess, target or optax.sgd(base.step_size))
+  return _Setup(opt, {**learned, **learned_loss}, base, meta_optimizer,
+                context, tuple(sorted(learned_loss)), target)
+
+
+def _init(setup: _Setup, params) -> MetaLearnedState:
+  """``init`` of :func:`meta_learned`."""
+  dtype = _meta_dtype(params)
+  meta_params = _init_meta_params(setup, dtype)
+  values = constrain(init_meta_params(setup.specs, dtype=dtype), setup.specs)
+  target, ctx = setup.target_optimizer, setup.context
+  return MetaLearnedState(
+      count=jnp.zeros([], jnp.int32), meta_params=meta_params,
+      meta_opt_state=setup.meta_optimizer.init(meta_params),
+      inner_opt_state=setup.optimizer.make(
+          _cast(values, _float_dtype(params))).init(params),
+      hyperparams=values, meta_loss=jnp.zeros([], dtype),
+      num_skipped=jnp.zeros([], jnp.int32),
+      num_bad_updates=jnp.zeros([], jnp.int32),
+      target_opt_state=None if target is None else target.init(params),
+      context=None if ctx is None else _context.context_init(
+          history=ctx.history, num_stats=ctx.num_stats, dtype=dtype),
+      meta_grad_norm=jnp.zeros([], dtype),
+      num_zero_meta_grads={name: jnp.zeros([], jnp.int32)
+                           for name in meta_params})
 
 
 def meta_learned(
@@ -286,6 +313,7 @@ def meta_learned(
     meta_optimizer: optax.GradientTransformation,
     context: Contextual | None = None,
     eps_root: float | None = 1e-8,
+    preprocess: optax.GradientTransformation | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   """An optax optimiser whose hyperparameters are meta-learned online.
 
@@ -318,10 +346,22 @@ def meta_learned(
   The meta-gradient is truncated: ``x`` and ``s`` at the call are constants.
   ``value_fn(params) -> scalar`` is the outer objective (e.g. the loss on the
   current or a held-out batch); it must not depend on the meta-parameters.
-  ``grads`` are used for the first step as given (so a preceding
-  transformation in an ``optax.chain``, e.g. clipping, is honoured) unless
-  loss-side meta-parameters are learned, in which case the first gradient is
-  recomputed from ``loss_fn``.
+  ``grads`` are used for the first step as given unless loss-side
+  meta-parameters are learned, in which case the first gradient is
+  recomputed from ``loss_fn``. A transformation chained *before* this one
+  (``optax.chain(clip, meta_learned(...))``) reaches only the learner's
+  step: the look-ahead and target steps differentiate ``value_fn`` and see
+  raw gradients. Pass it as ``preprocess`` instead: then the learner's step,
+  the look-ahead steps and the target's steps (including its final outer
+  step) all apply it (its state, if any, is carried in the learner's and the
+  target optimiser's states).
+
+  The factory is called with traced hyperparameter values, so it must not
+  branch on them in Python (``ValueError`` at the call if it does, e.g.
+  ``optax.warmup_cosine_decay_schedule`` tests ``peak_value == 0.0``; learn
+  a multiplier of a fixed schedule instead). ``optax.inject_hyperparams(f)``
+  is learned through as ``f`` (the wrapper would read its values from its
+  own state and never see the learned ones).
 
   Args:
     optimizer: an optax factory, e.g. ``optax.adam`` (or any callable
@@ -339,6 +379,9 @@ def meta_learned(
       meta-parameters.
     eps_root: ``eps_root`` given to optimisers that take one and do not set
       it (second derivatives of ``sqrt`` at zero; ``None``: optax's default).
+    preprocess: a transformation applied to every gradient before the
+      optimiser, in the learner's, look-ahead and target steps alike (e.g.
+      ``optax.clip_by_global_norm(1.0)``); ``None``: none.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs`` with
@@ -354,36 +397,12 @@ def meta_learned(
   """
   learned, learned_loss = dict(learned or {}), dict(learned_loss or {})
   method = MG() if method is None else method
-  _validate(optimizer, learned, learned_loss, method, meta_optimizer, context,
-            eps_root)
-  opt = hyper_optimizer(optimizer, learned=learned, fixed=hyperparams,
-                        eps_root=eps_root)
-  base = method.base if isinstance(method, Optimistic) else method
-  if isinstance(method, Optimistic):
-    meta_optimizer = optax.chain(
-        optimistic_meta_update(hint_weight=method.hint_weight,
-                               hint_fn=method.hint_fn), meta_optimizer)
-  setup = _Setup(opt, {**learned, **learned_loss}, base, meta_optimizer,
-                 context, tuple(sorted(learned_loss)))
-
-  def init_fn(params) -> MetaLearnedState:
-    # Meta-parameters follow the learner's float dtype, so that traced
-    # hyperparameters do not promote the optimiser state (e.g. under x64).
-    dtype = _float_dtype(params)
-    meta_params = _init_meta_params(setup, dtype)
-    values = constrain(init_meta_params(setup.specs, dtype=dtype),
-                       setup.specs)
-    target = getattr(base, "target_optimizer", None)
-    return MetaLearnedState(
-        count=jnp.zeros([], jnp.int32), meta_params=meta_params,
-        meta_opt_state=meta_optimizer.init(meta_params),
-        inner_opt_state=opt.make(values).init(params), hyperparams=values,
-        meta_loss=jnp.zeros([], dtype), num_skipped=jnp.zeros([], jnp.int32),
-        num_bad_updates=jnp.zeros([], jnp.int32),
-        target_opt_state=None if target is None else target.init(params),
-        context=None if context is None else _context.context_init(
-            history=context.history, num_stats=context.num_stats,
-            dtype=dtype))
+  _checks.validate_static(optimizer, learned, learned_loss, method,
+                          meta_optimizer, context, eps_root, preprocess)
+  setup = _make_setup(_checks.unwrap_injected(optimizer), learned,
+                      hyperparams, learned_loss, method, meta_optimizer,
+                      context, eps_root, preprocess)
+  init_fn = functools.partial(_init, setup)
 
   def update_fn(updates, state, params=None, *, value_fn=None, loss_fn=None,
                 context_stats=None, **extra_args):
@@ -396,8 +415,9 @@ def meta_learned(
     if setup.loss_side and loss_fn is None:
       raise ValueError(f"Loss-side meta-parameters {list(setup.loss_side)} "
                        "need the extra argument `loss_fn(params, hparams)`.")
-    _check_update_args(updates, state, params, value_fn, loss_fn,
-                       context_stats, init_fn, setup)
+    _checks.check_update_args(updates, state, params, value_fn, loss_fn,
+                              context_stats, init_fn, setup.context,
+                              MetaLearnedState)
     return _update(updates, state, params, value_fn, loss_fn, context_stats,
                    setup)
 

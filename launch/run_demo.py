@@ -101,8 +101,9 @@ TARGET_LEARNING_RATE = flags.DEFINE_float(
 )
 MAX_LEARNING_RATE = flags.DEFINE_float(
   "max_learning_rate",
-  1e-2,
-  "Ceiling of the learned learning rate (a scaled sigmoid).",
+  0.0,
+  "Optional ceiling of the learned learning rate (a scaled sigmoid); 0: "
+  "none (BMG's average-velocity target does not ratchet, docs/ratchet.md).",
   **_FLAG_KW,
 )
 HINT_WEIGHT = flags.DEFINE_float(
@@ -137,7 +138,7 @@ class DemoConfig:
   K: int = 2
   L: int = 2
   target_learning_rate: float = 3e-4
-  max_learning_rate: float = 1e-2
+  max_learning_rate: float | None = None
   hint_weight: float = 0.9
   seed: int = 0
   verbose: bool = True
@@ -167,7 +168,8 @@ class DemoConfig:
     for name in ("learning_rate", "weight_decay", "target_learning_rate"):
       if not getattr(self, name) > 0:
         raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
-    if not self.max_learning_rate > self.learning_rate:
+    if self.max_learning_rate is not None and not (
+        self.max_learning_rate > self.learning_rate):
       raise ValueError(
         f"max_learning_rate ({self.max_learning_rate}) must "
         f"exceed learning_rate ({self.learning_rate})."
@@ -195,7 +197,7 @@ def build_config() -> DemoConfig:
     K=K_STEPS.value,
     L=L_STEPS.value,
     target_learning_rate=TARGET_LEARNING_RATE.value,
-    max_learning_rate=MAX_LEARNING_RATE.value,
+    max_learning_rate=MAX_LEARNING_RATE.value or None,
     hint_weight=HINT_WEIGHT.value,
     seed=SEED.value,
   )
@@ -274,13 +276,11 @@ def make_method(config: DemoConfig) -> bm.MG | bm.BMG | bm.Optimistic:
 def make_optimizers(config: DemoConfig):
   """``(meta_learned_tx, fixed_tx)``: same factory, same initial values."""
   factory, values = _factory_and_values(config)
-  # The learning rate lives in (0, max_learning_rate) through a scaled
-  # sigmoid: a soft ceiling against run-away meta-steps.
-  specs = {
-    "learning_rate": bm.interval(
-      values["learning_rate"], low=0.0, high=config.max_learning_rate
-    )
-  }
+  # No ceiling by default: the average-velocity BMG target does not ratchet
+  # (docs/ratchet.md). An optional one is a scaled sigmoid.
+  lr, cap = values["learning_rate"], config.max_learning_rate
+  specs = {"learning_rate": bm.positive(lr) if cap is None
+           else bm.interval(lr, low=0.0, high=cap)}
   if config.second == "b1":
     specs["b1"] = bm.unit_interval(config.b1)
   else:
