@@ -297,10 +297,9 @@ def bmg_target(config: ActorCriticConfig, carry, meta_params, traj, *,
   if config.target_step != "rmsprop":
     target = target._replace(target_opt_state=None)
   if config.target_mode == "average":
-    scale = config.K / (config.K + config.L - 1)
-    start = jax.lax.stop_gradient(start)
-    target = target._replace(params=jax.tree.map(
-        lambda x0, xt: x0 + scale * (xt - x0), start, target.params))
+    target = target._replace(params=bm.average_velocity(
+        jax.lax.stop_gradient(start), target.params,
+        num_steps=config.K + config.L - 1, velocity_steps=config.K))
   return target
 
 
