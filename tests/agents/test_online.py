@@ -41,9 +41,10 @@ def _leaves_close(a, b, rtol=1e-5, atol=1e-7):
 
 @pytest.mark.parametrize("method,kw", [
     ("mg", {}),
-    ("bmg", {}),
-    ("bmg", dict(target_step="rmsprop", target_step_size=0.01,
-                 kl_reduction="sum", kl_value_weight=0.5)),
+    pytest.param("bmg", {}, marks=pytest.mark.slow),
+    pytest.param("bmg", dict(target_step="rmsprop", target_step_size=0.01,
+                             kl_reduction="sum", kl_value_weight=0.5),
+                 marks=pytest.mark.slow),
     ("bmg", dict(context=True, context_stats="reward", context_history=2,
                  context_hidden=4, optimizer="sgd", max_grad_norm=0.0,
                  target_mode="average")),
