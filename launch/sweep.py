@@ -26,6 +26,7 @@ References:
 from __future__ import annotations
 
 import concurrent.futures
+import csv
 import itertools
 import json
 import math
@@ -39,7 +40,7 @@ from collections.abc import Sequence
 from absl import app, flags
 
 __all__ = ["cell_name", "parse_grid", "run_sweep", "summarize_cell",
-           "write_table"]
+           "swap_schedule", "write_table"]
 
 LAUNCHER = flags.DEFINE_string(
     "launcher", "run_two_colors", "Launcher module in launch/.")
@@ -85,6 +86,41 @@ def _command(launcher: str, common: str, cell: dict[str, str],
           "--noprogress"]
 
 
+def swap_schedule(run_dir: pathlib.Path, *, fraction: float = 0.1
+                  ) -> tuple[float, float] | None:
+  """Mean learned hyperparameter in the first and the last ``fraction`` of
+  every task period after the first (``hp/*`` column of ``metrics.csv``,
+  period ``extra.swap_period`` of ``config.json``), pooled over seeds;
+  ``None`` without both. The paper's schedule (Luketina et al., Fig. 1):
+  high right after a swap, low before the next."""
+  path, config_path = run_dir / "metrics.csv", run_dir / "config.json"
+  if not path.exists() or not config_path.exists():
+    return None
+  period = json.loads(config_path.read_text()).get("extra", {}).get(
+      "swap_period")
+  if not period:
+    return None
+  with open(path) as f:
+    rows = list(csv.DictReader(f))
+  keys = [k for k in (rows[0] if rows else {}) if k.startswith("hp/")]
+  if not keys:
+    return None
+  after, before = [], []
+  for row in rows:
+    steps = float(row["env_steps"])
+    phase = (steps % period) / period
+    if steps < period or not row[keys[0]]:
+      continue
+    value = float(row[keys[0]])
+    if phase < fraction:
+      after.append(value)
+    elif phase >= 1 - fraction:
+      before.append(value)
+  if not after or not before:
+    return None
+  return sum(after) / len(after), sum(before) / len(before)
+
+
 def summarize_cell(run_dir: pathlib.Path) -> dict | None:
   """Lifetime / final return (mean, 95% CI half-width) and wall time of a
   finished run directory; ``None`` if it has no ``summary.json``."""
@@ -103,10 +139,13 @@ def summarize_cell(run_dir: pathlib.Path) -> dict | None:
 
   life, life_ci = stats(summary["lifetime"])
   final, final_ci = stats(summary["final"])
+  schedule = swap_schedule(run_dir)
   return {"lifetime": life, "lifetime_ci": life_ci, "final": final,
           "final_ci": final_ci, "seeds": len(summary["lifetime"]),
           "env_steps": summary.get("env_steps"),
-          "wall_s": summary.get("wall_s")}
+          "wall_s": summary.get("wall_s"),
+          "hp_after_swap": schedule[0] if schedule else None,
+          "hp_before_swap": schedule[1] if schedule else None}
 
 
 def write_table(root: pathlib.Path, grids: Sequence[list[dict]]) -> str:
@@ -122,13 +161,17 @@ def write_table(root: pathlib.Path, grids: Sequence[list[dict]]) -> str:
         records.append({"grid": index, "cell": cell, **result})
     rows.sort(key=lambda r: -r[1]["lifetime"])
     lines += [f"\n### Grid {index + 1}\n",
-              "| cell | lifetime (95% CI) | final (95% CI) | seeds | steps "
-              "| wall s |", "|---|---|---|---|---|---|"]
+              "| cell | lifetime (95% CI) | final (95% CI) | hp after / "
+              "before swap | seeds | steps | wall s |",
+              "|---|---|---|---|---|---|---|"]
     for cell, r in rows:
+      sched = ("-" if r["hp_after_swap"] is None else
+               f"{r['hp_after_swap']:.3f} / {r['hp_before_swap']:.3f}")
       lines.append(
           f"| {cell_name(cell)} | {r['lifetime']:.4f} ± "
           f"{r['lifetime_ci']:.4f} | {r['final']:.4f} ± {r['final_ci']:.4f}"
-          f" | {r['seeds']} | {r['env_steps']} | {r['wall_s']:.0f} |")
+          f" | {sched} | {r['seeds']} | {r['env_steps']} | "
+          f"{r['wall_s']:.0f} |")
   text = "\n".join(lines) + "\n"
   (root / "sweep.md").write_text(text)
   (root / "sweep.json").write_text(json.dumps(records, indent=1))
