@@ -2,11 +2,14 @@
 
 :class:`FaultyEnv` wraps an environment and, at chosen global step numbers
 of each copy, replaces the observation or the reward by NaN, +Inf or a
-finite sentinel (which a test's loss hook turns into a non-finite
-gradient or meta-gradient, see :func:`poison`). The step counter lives in
-the wrapper's state, outside any auto-reset, so step ``t`` of a run is
-rollout ``t // T``, position ``t % T``. The observation of step ``t`` is
-the input of position ``t % T + 1`` of that rollout.
+finite sentinel (which a test's hook turns into a non-finite gradient or
+meta-gradient, see :func:`poison` and :func:`marked`). The step counter
+lives in the wrapper's state, outside any auto-reset, so step ``t`` of a
+run is rollout ``t // T``, position ``t % T``, counting every rollout the
+agent collects: with MG or BMG, ``training.init_state`` collects rollout 0
+(steps ``0 .. T - 1``, before :func:`schedule` can set faults) as the
+first pending rollout. The observation of step ``t`` is the input of
+position ``t % T + 1`` of that rollout.
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ import jax
 import jax.numpy as jnp
 
 import tasks
-from agents.actor_critic import acting
+from agents.actor_critic import acting, online, training
 
-#: A reward no registered test task can give; marks a rollout for a hook.
+#: Rewards no registered test task can give; they mark a rollout for the
+#: gradient hook (``grad_sentinel``) or the meta-gradient hook
+#: (``meta_sentinel``) of a test.
 SENTINEL = 7.0
-KINDS = ("obs_nan", "obs_inf", "reward_nan", "reward_inf", "sentinel")
+META_SENTINEL = 9.0
+KINDS = ("obs_nan", "obs_inf", "reward_nan", "reward_inf", "grad_sentinel",
+         "meta_sentinel")
 
 
 class FaultyState(NamedTuple):
@@ -75,8 +82,9 @@ class FaultyEnv(tasks.Environment):
     k = state.kind
     obs_value = jnp.where(k == 1, jnp.inf, jnp.nan).astype(obs.dtype)
     obs = jnp.where(hit & (k <= 1), obs_value, obs)
-    reward_value = jnp.select([k == 2, k == 3], [jnp.nan, jnp.inf],
-                              SENTINEL).astype(reward.dtype)
+    reward_value = jnp.select([k == 2, k == 3, k == 4],
+                              [jnp.nan, jnp.inf, SENTINEL],
+                              META_SENTINEL).astype(reward.dtype)
     reward = jnp.where(hit & (k >= 2), reward_value, reward)
     return (obs, state._replace(inner=inner, t=state.t + 1), reward, term,
             trunc, info)
@@ -105,12 +113,23 @@ def schedule(train_state, *, at, kind: str):
       actor=train_state.actor._replace(env_state=env_state))
 
 
-def with_env(agent, env):
-  """``agent`` acting in ``env`` instead (a ``training.Agent``)."""
+def with_env(agent, env, *, loss_fn=None):
+  """``agent`` (a ``training.Agent``) acting in ``env`` instead.
+
+  With a meta-gradient method the online meta-loss collects its own
+  rollouts, so it is rebuilt on the new environment (with ``loss_fn`` as
+  its inner loss, if given; see ``learning.make_step_fn``).
+  """
   rollout = functools.partial(
       acting.rollout, env=env, env_params=agent.env_params,
       step_fn=agent.networks.step, length=agent.config.unroll_length)
-  return agent._replace(env=env, rollout=rollout)
+  agent = agent._replace(env=env, rollout=rollout)
+  if agent.meta_loss is not None:
+    collect = training.make_collect_fn(rollout, agent.networks,
+                                       agent.config.num_envs)
+    agent = agent._replace(meta_loss=online.make_online_meta_loss(
+        agent.config, agent.networks, collect_fn=collect, loss_fn=loss_fn))
+  return agent
 
 
 @jax.custom_vjp
@@ -132,6 +151,6 @@ def _poison_bwd(flag, cotangent):
 poison.defvjp(_poison_fwd, _poison_bwd)
 
 
-def marked(traj) -> jax.Array:
-  """1.0 if a reward of ``traj`` is :data:`SENTINEL`, else 0.0."""
-  return jnp.any(traj.rewards == SENTINEL).astype(jnp.float32)
+def marked(traj, sentinel: float = SENTINEL) -> jax.Array:
+  """1.0 if a reward of ``traj`` is ``sentinel``, else 0.0."""
+  return jnp.any(traj.rewards == sentinel).astype(jnp.float32)

@@ -29,8 +29,9 @@ def _counts() -> dict[str, int]:
   return {
       "fault_cases": len(faults),
       "faults": test_agent_faults.NUM_FAULTS,
-      "fault_kinds": len({c[1] for c in faults}),
-      "fault_methods": len({c[0] for c in faults}),
+      "fault_kinds": len({c.kind for c in faults}),
+      "fault_methods": len({c.agent for c in faults}),
+      "fault_iterations": test_agent_faults._ITERATIONS,
       "static": len(test_bad_input.STATIC_CASES),
       "update": len(test_bad_input.UPDATE_CASES),
       "contract": len(contract.pytestmark[0].args[1]),
@@ -44,17 +45,20 @@ def _counts() -> dict[str, int]:
 def _fault_table() -> str:
   from tests.reliability import test_agent_faults
 
-  slots = {"a2c": ("rollout",), "a2c-s5": ("rollout",),
-           "mg": ("inner", "outer"),
-           "bmg-context": ("inner", "target step", "final target")}
-  lines = ["| agent | fault | where | learner steps skipped | "
-           "meta-steps skipped |", "| --- | --- | --- | --- | --- |"]
-  for method, kind, slot, learner, meta in test_agent_faults.FAULT_CASES:
-    where = slots[method][slot] + " rollout"
-    if kind == "sentinel":
-      kind = "NaN gradient" if slot == 0 and method != "bmg-context" else (
-          "NaN meta-gradient")
-    lines.append(f"| {method} | {kind} | {where} | {learner} | {meta} |")
+  rollouts = {"a2c": ("its rollout",), "a2c-s5": ("its rollout",),
+              "mg": ("outer = next inner",),
+              "bmg-context": ("target step", "final target = next inner")}
+  kinds = {"grad_sentinel": "NaN gradient",
+           "meta_sentinel": "NaN meta-gradient"}
+  lines = ["| agent | fault | faulty rollout of iteration f | skipped in f "
+           "(learner, meta) | skipped in f + 1 (learner, meta) | zero "
+           "meta-gradient in f + 1 |", "| --- | --- | --- | --- | --- | --- |"]
+  for case in test_agent_faults.FAULT_CASES:
+    (l0, m0), (l1, m1) = case.skips
+    zero = "yes" if case.zero_meta_grad else "no"
+    lines.append(f"| {case.agent} | {kinds.get(case.kind, case.kind)} | "
+                 f"{rollouts[case.agent][case.rollout]} | {l0}, {m0} | "
+                 f"{l1}, {m1} | {zero} |")
   return "\n".join(lines)
 
 
@@ -120,33 +124,56 @@ meta-step whose meta-loss, meta-gradient, new meta-parameters or
 meta-optimiser state is not finite is skipped the same way. The skips
 select with `jnp.where` on a finiteness flag that carries no gradient, and
 a non-finite rollout is zeroed *before* the step (double `where`), so the
-meta-gradient through a skipped step is exactly that of the identity (a
-test pins an exactly zero meta-gradient when MG's only inner step is
-skipped). Metrics per iteration: `skipped_updates` (learner steps skipped
-in the iteration) and `skipped_meta_updates` (1.0 if the meta-step was
-skipped); cumulative counts are `state.learner.skipped` and
-`state.meta.skipped`. In a run directory's `metrics.jsonl`, whose rows are
-means over `log_every` iterations, both are skips per iteration.
+meta-gradient through a skipped step is exactly that of the identity (the
+tests pin an exactly zero meta-gradient when MG's or BMG's only
+differentiable inner step is skipped). Metrics per iteration:
+`skipped_updates` (learner steps skipped in the iteration) and
+`skipped_meta_updates` (1.0 if the meta-step was skipped); cumulative
+counts are `state.learner.skipped` and `state.meta.skipped`. In a run
+directory's `metrics.jsonl`, whose rows are means over `log_every`
+iterations, both are skips per iteration.
 
 Injection: a wrapper environment corrupts chosen steps (NaN / +Inf
-observation or reward); a loss hook poisons the backward pass (NaN gradient
-with a finite loss) or the meta-gradient (NaN meta-gradient with a finite
-meta-loss). Each of the {fault_cases} cases ({fault_kinds} fault kinds,
-{fault_methods} agents: plain A2C, MG K=1, BMG K=1 L=2 with a context)
-injects two faults in a 6-iteration run and checks that all parameters and
-meta-parameters stay finite, that the metrics count exactly the expected
-skips, that the run is bit-identical to the fault-free run before the
-first fault, that the skipped state equals the state before it (or the
-fault-free run's, where the fault cannot touch it), and that training goes
-on after the faults.
+observation or reward, or a sentinel reward); a loss hook poisons the
+backward pass of a rollout with the gradient sentinel (NaN gradient with a
+finite loss), and a hook on the meta-parameters poisons the meta-gradient
+when the pending rollout the iteration starts from carries the
+meta-gradient sentinel (NaN meta-gradient with a finite meta-loss). Each
+of the {fault_cases} cases ({fault_kinds} fault kinds, {fault_methods}
+agents: plain A2C with an MLP or S5 core, MG K=1, BMG K=1 L=2 with a
+context) injects two faults in a {fault_iterations}-iteration run and
+checks that all parameters and meta-parameters stay finite, that the
+metrics count exactly the expected skips in every iteration (and none
+elsewhere), that the run is bit-identical to the fault-free run before the
+first fault, that each skipped step is exact (the kept state equals the
+state before it; for BMG, read from the meta-loss's own `carry_K` and
+next carry), that the learner is the fault-free run's where the fault
+cannot touch it, that the meta-gradient is exactly zero where the only
+differentiable step was skipped (and nonzero at every other meta-step
+taken), and that training goes on after the faults.
+
+Every rollout trains the learner exactly once. With MG or BMG,
+`training.init_state` collects one rollout up front, and the last rollout
+an iteration collects (MG's outer rollout, BMG's final target rollout) is
+the pending rollout the next iteration's inner step trains on, so a fault
+in it shows in two consecutive iterations: iteration f, which collects it,
+skips its meta-step (non-finite outer loss, or target and matching loss),
+and iteration f + 1 skips its inner step on it (whose meta-gradient is then
+exactly zero: that meta-step is taken, Adam's momentum alone moving the
+meta-parameters). The meta-gradient hook fires in f + 1 too, since it
+reads the pending rollout. BMG's other rollout trains the
+target's bootstrapped step, which is the learner's own next step: a fault
+there skips that learner step only (the target carries no gradient to the
+meta-parameters).
 
 {table}
 
-A non-finite gradient inside MG's differentiable step also makes that
+A non-finite gradient inside the differentiable inner step also makes that
 iteration's meta-gradient non-finite, so both are skipped. A NaN
 observation fed to a recurrent core would stay in the actor's core state
 (for good with S5's multiplicative reset) and every later rollout would be
-skipped; `training.heal_rollout` resets a non-finite core state to the
+skipped; `training.heal_rollout` (and the meta-loss's `collect_fn`, built
+by `training.make_collect_fn`) resets a non-finite core state to the
 initial state after every rollout, so only the rollouts holding the fault
 are skipped (the S5 case pins this). Acting itself is not sanitised: the
 faulty step's action is sampled from NaN logits (a valid action), and a
