@@ -84,9 +84,12 @@ _KW = dict(allow_override=True)
 _PAPER_SWAP_PERIOD = 100_000  # The registered "TwoColors" task's period.
 _LOG_ENV_STEPS = 5_000  # Default log interval, environment steps.
 _CHECKPOINT_ENV_STEPS = 200_000  # Default checkpoint interval.
+#: The papers' learner (Luketina et al., Table 3): make_config's defaults.
+_PAPER_LEARNER = dict(optimizer="sgd", max_grad_norm=0.0,
+                      separate_networks=True)
 
 METHOD = flags.DEFINE_string(
-    "method", "bmg", f"Entropy weight: {METHODS}.", **_KW)
+    "method", "mg", f"Entropy weight: {METHODS}.", **_KW)
 CONTEXT = flags.DEFINE_string(
     "context", "reward", f"Context of the meta-learned weight: {CONTEXTS}.",
     **_KW)
@@ -99,18 +102,20 @@ SWAP_PERIOD = flags.DEFINE_integer(
 NUM_ENVS = flags.DEFINE_integer(
     "num_envs", 1, "Parallel streams (the papers: 1).", **_KW)
 UNROLL = flags.DEFINE_integer("unroll_length", 16, "Rollout length.", **_KW)
-WIDTH = flags.DEFINE_integer("width", 64, "Network width.", **_KW)
+WIDTH = flags.DEFINE_integer(
+    "width", 256, "Network width (the papers: 256).", **_KW)
 LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", 1e-3, "Inner step size.", **_KW)
+    "learning_rate", 0.1, "Inner step size (the papers: SGD 0.1).", **_KW)
 OPTIMIZER = flags.DEFINE_string(
-    "optimizer", "adam", f"Inner update rule: {OPTIMIZERS} (the papers: "
+    "optimizer", "sgd", f"Inner update rule: {OPTIMIZERS} (the papers: "
     "sgd, learning rate 0.1, no clipping).", **_KW)
 MAX_GRAD_NORM = flags.DEFINE_float(
-    "max_grad_norm", 1.0, "Inner global-norm gradient clipping (0: none).",
+    "max_grad_norm", 0.0, "Inner global-norm gradient clipping (0: none).",
     **_KW)
 SEPARATE = flags.DEFINE_bool(
-    "separate_networks", False, "Separate policy and value MLPs of two "
-    "hidden layers of --width (the papers: 2 x 256); needs --core=mlp.",
+    "separate_networks", True, "Separate policy and value MLPs of two "
+    "hidden layers of --width (the papers: 2 x 256); with --core=mlp only "
+    "(other cores share a torso unless this flag is given).",
     **_KW)
 TARGET_STEP = flags.DEFINE_string(
     "target_step", "inner", f"BMG's final target step: {TARGET_STEPS} "
@@ -142,7 +147,7 @@ INITIAL_ENTROPY = flags.DEFINE_float(
 K_STEPS = flags.DEFINE_integer("K", 1, "Differentiable inner steps.", **_KW)
 L_STEPS = flags.DEFINE_integer("L", 8, "BMG target length.", **_KW)
 META_LR = flags.DEFINE_float(
-    "meta_learning_rate", 1e-3, "Meta-Adam step size (eps 1e-4); see the "
+    "meta_learning_rate", 3e-4, "Meta-Adam step size (eps 1e-4); see the "
     "module docstring for why not the paper's 1e-4.", **_KW)
 OUTER_ENTROPY = flags.DEFINE_float(
     "outer_entropy_weight", 0.1, "MG's outer entropy weight (BMG: 0).",
@@ -217,13 +222,13 @@ def _agent_config(*, method: str, context: str, steps: int,
                              num_updates=math.ceil(steps / per_iteration))
 
 
-def make_config(*, method: str = "bmg", context: str = "reward",
+def make_config(*, method: str = "mg", context: str = "reward",
                 core: str = "mlp", steps: int = 300_000,
                 swap_period: int = _PAPER_SWAP_PERIOD, num_envs: int = 1,
-                unroll_length: int = 16, width: int = 64,
-                learning_rate: float = 1e-3, entropy_weight: float = 0.1,
+                unroll_length: int = 16, width: int = 256,
+                learning_rate: float = 0.1, entropy_weight: float = 0.1,
                 initial_entropy_weight: float = 0.1, K: int = 1, L: int = 8,
-                meta_learning_rate: float = 1e-3,
+                meta_learning_rate: float = 3e-4,
                 outer_entropy_weight: float = 0.1, context_history: int = 10,
                 context_hidden: int = 64, variant: str = "",
                 settings: RunSettings | None = None,
@@ -231,7 +236,9 @@ def make_config(*, method: str = "bmg", context: str = "reward",
   """A validated :class:`TwoColorsConfig` (see the flags for each field).
 
   ``options`` are further :class:`ActorCriticConfig` fields (``optimizer``,
-  ``max_grad_norm``, ``separate_networks``, ``target_step``, ...).
+  ``max_grad_norm``, ``separate_networks``, ``target_step``, ...); the
+  learner defaults to the papers' (SGD 0.1 without clipping, separate
+  policy and value MLPs), as the flags do.
 
   Raises:
     ValueError: for an unknown method, context or core, a context with the
@@ -257,7 +264,7 @@ def make_config(*, method: str = "bmg", context: str = "reward",
       outer_entropy_weight=outer_entropy_weight,
       context_history=context_history, context_hidden=context_hidden,
       discount=0.99, lambda_=1.0, outer_lambda=1.0, outer_discount=0.99,
-      **options)
+      **{**_PAPER_LEARNER, "separate_networks": core == "mlp", **options})
   if not variant:
     variant = "fixed" if method == "fixed" else f"{method}-{context}"
   return TwoColorsConfig(agent=agent, settings=settings or RunSettings(),
@@ -294,7 +301,9 @@ def build_config() -> TwoColorsConfig:
       context_history=HISTORY.value, context_hidden=HIDDEN.value,
       variant=VARIANT.value, settings=common_flags.run_settings(),
       optimizer=OPTIMIZER.value, max_grad_norm=MAX_GRAD_NORM.value,
-      separate_networks=SEPARATE.value, target_step=TARGET_STEP.value,
+      separate_networks=SEPARATE.value and (
+          CORE.value == "mlp" or flags.FLAGS["separate_networks"].present),
+      target_step=TARGET_STEP.value,
       target_step_size=TARGET_STEP_SIZE.value,
       target_mode=TARGET_MODE.value,
       kl_reduction=KL_REDUCTION.value,
