@@ -162,7 +162,8 @@ def test_agent_meta_step_equals_bmg_loss_with_replayed_steps():
   assert float(meta.params["logit_epsilon"]) != 0.0
 
 
-@pytest.mark.parametrize("context", ["none", "reward", "rich"])
+@pytest.mark.parametrize("context", [
+    "none", "reward", pytest.param("rich", marks=pytest.mark.slow)])
 def test_tiny_train_runs_and_epsilon_moves(context):
   config = _tiny(context=context)
   state, metrics = jax.jit(make_train(config))(jax.random.key(0))

@@ -66,6 +66,7 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
                checkpoint="checkpoints/8")
 
 
+@pytest.mark.slow
 def test_fixed_epsilon_on_switching_mdps(tmp_path):
   config = _config(tmp_path, task="SwitchingMDP", method="fixed",
                    context="none", epsilon=0.2, num_mdps=2)
