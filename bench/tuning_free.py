@@ -10,6 +10,11 @@ time per step ÷ Adam's (timed side by side, compile excluded)::
   PYTHONPATH=. python bench/tuning_free.py            # the benchmark
   PYTHONPATH=. python bench/tuning_free.py --ratchet  # the ratchet split
 
+The recommended arm is ``optimistic_heldout`` (``value_fn`` on the next
+training minibatch; see ``HELDOUT``). ``--arms``/``--problems`` select a
+subset, ``--reuse-grid FILE`` takes the grid's rows from an earlier run and
+``--merge FILE`` carries the arms not run from it (development trials).
+
 Writes ``bench/results/tuning_free.{jsonl,md}`` (or ``tuning_free_ratchet``).
 
 References:
@@ -42,13 +47,14 @@ BATCH = 64
 
 
 def recommended(method: bm.MG | bm.BMG | bm.Optimistic, meta_lr=1e-2,
-                lr=1e-2):
+                lr=1e-2, eps=1e-4, learn_b1=True):
   """The README's drop-in: Adam with learned learning rate and β₁."""
+  learned = {"learning_rate": bm.positive(lr)}
+  if learn_b1:
+    learned["b1"] = bm.unit_interval(0.9)
   return bm.meta_learned(
-      optax.adam,
-      learned={"learning_rate": bm.positive(lr),
-               "b1": bm.unit_interval(0.9)},
-      method=method, meta_optimizer=optax.adam(meta_lr, eps=1e-4))
+      optax.adam, learned=learned,
+      method=method, meta_optimizer=optax.adam(meta_lr, eps=eps))
 
 
 ARMS = {
@@ -58,15 +64,47 @@ ARMS = {
     "bmg": lambda: recommended(bm.BMG(K=1, L=2, step_size=0.1)),
     "optimistic": lambda: recommended(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9)),
+    # THE recommended configuration: as "optimistic", with value_fn on the
+    # next training minibatch (HELDOUT below).
+    "optimistic_heldout": lambda: recommended(
+        bm.Optimistic(bm.MG(K=1), hint_weight=0.9)),
     # The README's former BMG drop-in (endpoint target, lr from 1e-3).
     "bmg_endpoint_old_readme": lambda: recommended(
         bm.BMG(K=1, L=2, step_size=1e-3, average_velocity=False), lr=1e-3),
+    # Development trials (bench/results/tuning_free_trials.md).
+    "opt_e8_m1e-2": lambda: recommended(
+        bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=1e-3, eps=1e-8),
+    "opt_e8_m3e-2": lambda: recommended(
+        bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=1e-3, eps=1e-8,
+        meta_lr=3e-2),
+    "mg_e8_m1e-2": lambda: recommended(bm.MG(K=1), lr=1e-3, eps=1e-8),
+    "mg_e8_m3e-2": lambda: recommended(bm.MG(K=1), lr=1e-3, eps=1e-8,
+                                       meta_lr=3e-2),
+    "opt_ho": lambda: recommended(
+        bm.Optimistic(bm.MG(K=1), hint_weight=0.9)),
+    "opt_ho_e8": lambda: recommended(
+        bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=1e-3, eps=1e-8),
+    "opt_ho_e8_lr1e-2": lambda: recommended(
+        bm.Optimistic(bm.MG(K=1), hint_weight=0.9), eps=1e-8),
+    "opt_ho_e8_nob1": lambda: recommended(
+        bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=1e-3, eps=1e-8,
+        learn_b1=False),
+    "opt_ho_m3e-2": lambda: recommended(
+        bm.Optimistic(bm.MG(K=1), hint_weight=0.9), meta_lr=3e-2),
+    "opt_ho_lr3e-2": lambda: recommended(
+        bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=3e-2),
     "prodigy": lambda: optax.contrib.prodigy(),
     "dadapt_adamw": lambda: optax.contrib.dadapt_adamw(),
     "dog": lambda: optax.contrib.dog(),
     "mechanize": lambda: optax.contrib.mechanize(optax.adam(1.0)),
     "schedule_free_adamw": lambda: optax.contrib.schedule_free_adamw(),
 }
+
+
+# Arms whose ``value_fn`` is the loss on the *next* training minibatch (the
+# one the following step's gradient uses), not on the gradient's own batch.
+HELDOUT = {"optimistic_heldout", "opt_ho", "opt_ho_e8", "opt_ho_e8_lr1e-2",
+           "opt_ho_e8_nob1", "opt_ho_m3e-2", "opt_ho_lr3e-2"}
 
 
 def _batch(problem, key):
@@ -76,29 +114,40 @@ def _batch(problem, key):
 
 
 def train(problem, tx, key, steps: int, name: str = ""):
-  """Final validation loss (and the last learning rate, if meta-learned)."""
+  """Final validation loss (and the last learning rate, if meta-learned).
+
+  Step ``t`` takes its gradient on minibatch ``t``; ``value_fn`` is the loss
+  on minibatch ``t`` too, or on minibatch ``t + 1`` for arms in ``HELDOUT``
+  (the same data in the same order either way).
+  """
   tx = optax.with_extra_args_support(tx)
   k_init, k_data = jax.random.split(key)
   params = problem.init(k_init)
+  keys = jax.random.split(k_data, steps)  # Step t's gradient batch.
+  next_keys = jnp.concatenate([keys[1:], jax.random.split(
+      jax.random.fold_in(k_data, steps), 1)])
+  heldout = name in HELDOUT
 
-  def step(carry, k):
+  def step(carry, ks):
     params, state = carry
-    batch = _batch(problem, k)
-    value_fn = lambda p: problem.loss(p, batch)  # noqa: E731
-    value, grads = jax.value_and_grad(value_fn)(params)
+    batch = _batch(problem, ks[0])
+    outer = _batch(problem, ks[1]) if heldout else batch
+    value_fn = lambda p: problem.loss(p, outer)  # noqa: E731
+    value, grads = jax.value_and_grad(lambda p: problem.loss(p, batch))(
+        params)
     updates, state = tx.update(grads, state, params, value=value,
                                value_fn=value_fn)
     return (optax.apply_updates(params, updates), state), None
 
   init = (params, tx.init(params))
-  (params, state), _ = jax.lax.scan(step, init, jax.random.split(k_data,
-                                                                  steps))
+  (params, state), _ = jax.lax.scan(step, init, (keys, next_keys))
   if name == "schedule_free_adamw":
     params = optax.contrib.schedule_free_eval_params(state, params)
-  lr = jnp.nan
+  lr = b1 = jnp.nan
   if isinstance(state, bm.MetaLearnedState):
     lr = state.hyperparams["learning_rate"]
-  return problem.loss(params, problem.val), lr
+    b1 = state.hyperparams.get("b1", jnp.nan)
+  return problem.loss(params, problem.val), (lr, b1)
 
 
 def _timed(fn, *args):
@@ -108,27 +157,58 @@ def _timed(fn, *args):
   return out, time.perf_counter() - start
 
 
-def run_problem(problem, arms, steps: int) -> list[dict]:
-  """Every arm on one problem; rows of per-seed losses and times."""
+def run_problem(problem, arms, steps: int, grid_rows=None) -> list[dict]:
+  """Every arm on one problem; rows of per-seed losses and times.
+
+  ``grid_rows``: the grid's rows from an earlier run with the same steps
+  (``--reuse-grid``), to save recomputing them in development trials.
+  """
   keys = jax.random.split(jax.random.key(0), SEEDS)
   init_loss = jax.vmap(lambda k: problem.loss(
       problem.init(jax.random.split(k)[0]), problem.val))(keys)
-  grid = jax.vmap(lambda lr: jax.vmap(lambda k: train(
-      problem, optax.adam(lr), k, steps)[0])(keys))
-  (grid_loss), _ = _timed(grid, jnp.asarray(GRID))
-  rows = [dict(problem=problem.name, arm=f"adam_{lr:g}",
-               loss=np.asarray(loss).tolist(), lr=lr)
-          for lr, loss in zip(GRID, np.asarray(grid_loss), strict=True)]
+  if grid_rows:
+    rows = [dict(r) for r in grid_rows]
+  else:
+    grid = jax.vmap(lambda lr: jax.vmap(lambda k: train(
+        problem, optax.adam(lr), k, steps)[0])(keys))
+    (grid_loss), _ = _timed(grid, jnp.asarray(GRID))
+    rows = [dict(problem=problem.name, arm=f"adam_{lr:g}",
+                 loss=np.asarray(loss).tolist(), lr=lr)
+            for lr, loss in zip(GRID, np.asarray(grid_loss), strict=True)]
   for name in arms:
     run = jax.vmap(lambda k, name=name: train(problem, ARMS[name](), k,
                                               steps, name))
-    (loss, lr), seconds = _timed(run, keys)
+    (loss, (lr, b1)), seconds = _timed(run, keys)
     rows.append(dict(problem=problem.name, arm=name,
                      loss=np.asarray(loss).tolist(),
-                     lr=np.asarray(lr).tolist(), seconds=seconds))
+                     lr=np.asarray(lr).tolist(), b1=np.asarray(b1).tolist(),
+                     seconds=seconds))
   for row in rows:
     row["init_loss"] = np.asarray(init_loss).tolist()
   return rows
+
+
+def _merge(rows: list[dict], path: str) -> list[dict]:
+  """``rows`` plus the timed rows of arms they lack, from an earlier run.
+
+  A carried row's ``seconds`` is rescaled so its time ÷ Adam 1e-3 is the
+  one measured in its own run; the row is marked ``carried``.
+  """
+  with open(path) as f:
+    old = [json.loads(line) for line in f]
+  have = {(r["problem"], r["arm"]) for r in rows if "seconds" in r}
+  out = list(rows)
+  for prob in dict.fromkeys(r["problem"] for r in rows):
+    base_new = next(r["seconds"] for r in rows if r["problem"] == prob
+                    and r["arm"] == "adam_1e-3" and "seconds" in r)
+    base_old = next(r["seconds"] for r in old if r["problem"] == prob
+                    and r["arm"] == "adam_1e-3" and "seconds" in r)
+    for r in old:
+      if (r["problem"] == prob and "seconds" in r
+          and (prob, r["arm"]) not in have):
+        out.append(dict(r, seconds=r["seconds"] * base_new / base_old,
+                        carried=path))
+  return out
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -183,6 +263,11 @@ def main(argv=None) -> None:
   parser.add_argument("--arms", default=",".join(ARMS))
   parser.add_argument("--ratchet", action="store_true")
   parser.add_argument("--out", default="tuning_free")
+  parser.add_argument("--reuse-grid", default="",
+                      help="a results .jsonl whose grid rows to reuse")
+  parser.add_argument("--merge", default="",
+                      help="a results .jsonl whose other arms to carry over "
+                      "(their times rescaled by this run's Adam 1e-3)")
   args = parser.parse_args(argv)
   if args.ratchet:
     import tuning_free_ratchet
@@ -190,11 +275,20 @@ def main(argv=None) -> None:
     return
   chosen = [p for p in problems.all_problems()
             if not args.problems or p.name in args.problems.split(",")]
+  old = []
+  if args.reuse_grid:
+    with open(args.reuse_grid) as f:
+      old = [json.loads(line) for line in f]
   rows = []
   for problem in chosen:
     start = time.perf_counter()
-    rows += run_problem(problem, args.arms.split(","), args.steps)
+    grid_rows = [r for r in old if r["problem"] == problem.name
+                 and "seconds" not in r]
+    rows += run_problem(problem, args.arms.split(","), args.steps,
+                        grid_rows)
     print(f"{problem.name}: {time.perf_counter() - start:.0f}s", flush=True)
+  if args.merge:
+    rows = _merge(rows, args.merge)
   summary = summarise(rows)
   _RESULTS.mkdir(exist_ok=True)
   with open(_RESULTS / f"{args.out}.jsonl", "w") as f:

@@ -184,9 +184,12 @@ def test_readme_recommended_configuration_on_a_nonquadratic_problem():
   exec(code, scope)  # noqa: S102
   train_step, state = scope["train_step"], scope["state"]
   start = float(loss(params, (xs, ys)))
-  for i in range(400):
+  def batch(i):
     sl = slice((i % 8) * 64, (i % 8 + 1) * 64)
-    params, state = train_step(params, state, (xs[sl], ys[sl]))
+    return xs[sl], ys[sl]
+
+  for i in range(400):
+    params, state = train_step(params, state, batch(i), batch(i + 1))
   end = float(loss(params, (xs, ys)))
   lr = float(state.hyperparams["learning_rate"])
   assert np.isfinite(end) and end < 0.5 * start, (start, end)
