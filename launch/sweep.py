@@ -49,6 +49,9 @@ COMMON = flags.DEFINE_string(
     "common", "", "Flags given to every cell (budget, seeds).")
 GRID = flags.DEFINE_multi_string(
     "grid", [], "One grid: 'flag=v1,v2 flag2=v3' (repeatable).")
+LABEL = flags.DEFINE_string(
+    "label", "", "Prefix of every cell's --variant (keeps sweeps of the "
+    "same cells with other common flags apart in RESULTS.md).")
 PARALLEL = flags.DEFINE_integer(
     "parallel", 1, "Cells run at the same time.")
 DRY_RUN = flags.DEFINE_bool(
@@ -79,11 +82,11 @@ def cell_name(cell: dict[str, str]) -> str:
 
 
 def _command(launcher: str, common: str, cell: dict[str, str],
-             run_dir: pathlib.Path) -> list[str]:
+             run_dir: pathlib.Path, label: str = "") -> list[str]:
   flags_ = [f"--{k}={v}" for k, v in cell.items()]
   return [sys.executable, "-m", f"launch.{launcher}", *shlex.split(common),
-          *flags_, f"--variant={cell_name(cell)}", f"--run_dir={run_dir}",
-          "--noprogress"]
+          *flags_, f"--variant={label}{cell_name(cell)}",
+          f"--run_dir={run_dir}", "--noprogress"]
 
 
 def swap_schedule(run_dir: pathlib.Path, *, fraction: float = 0.1
@@ -180,12 +183,12 @@ def write_table(root: pathlib.Path, grids: Sequence[list[dict]]) -> str:
 
 def run_sweep(*, launcher: str, root: pathlib.Path, common: str,
               grids: Sequence[str], parallel: int = 1,
-              dry_run: bool = False) -> str:
+              dry_run: bool = False, label: str = "") -> str:
   """Runs every unfinished cell of ``grids`` and returns the table."""
   parsed = [parse_grid(g) for g in grids]
   cells = [c for g in parsed for c in g]
   todo = [c for c in cells if summarize_cell(root / cell_name(c)) is None]
-  commands = [_command(launcher, common, c, root / cell_name(c))
+  commands = [_command(launcher, common, c, root / cell_name(c), label)
               for c in todo]
   if dry_run:
     return "\n".join(shlex.join(c) for c in commands)
@@ -222,7 +225,8 @@ def main(argv):
       raise app.UsageError(str(e)) from e
   print(run_sweep(launcher=LAUNCHER.value, root=pathlib.Path(ROOT.value),
                   common=COMMON.value, grids=GRID.value,
-                  parallel=PARALLEL.value, dry_run=DRY_RUN.value))
+                  parallel=PARALLEL.value, dry_run=DRY_RUN.value,
+                  label=LABEL.value))
 
 
 if __name__ == "__main__":
