@@ -7,9 +7,15 @@ or meta-learned by MG (outer loss: policy gradient + 0.1 entropy after
 either as one scalar (``--context=none``) or as ``g_ω(c)`` of a context:
 the history (H = 10 updates) of the rollout-mean reward (``reward``) or of
 reward, value and TD-error mean and std (``rich``), tanh-normalised, through
-a 2 × 64 ReLU MLP with a sigmoid output starting at 0.1 (Luketina et al.,
-Table 1 at CPU scale). Any core: ``mlp`` (the papers), ``lstm``, ``gru``,
-``s5``.
+a 2 × 64 ReLU MLP with a sigmoid output. Every rollout trains the learner
+once, for every method (:mod:`agents.actor_critic.online`).
+
+The defaults are the papers' learner (Luketina et al., Table 3: SGD 0.1
+without clipping, separate policy and value MLPs of 2 × 256) and MG with a
+reward context, meta-Adam 3e-4 (eps 1e-4), starting at 0.1: the best
+meta-learner of the 1M-step screening (see results/notes/two_colors.md).
+The project's earlier learner is ``--optimizer=adam --learning_rate=1e-3
+--max_grad_norm=1 --noseparate_networks --width=64``.
 
 The reported "return" is ``reward_mean``: the reward per environment step,
 averaged over each log interval (the task is one stream without episodes);
@@ -17,32 +23,19 @@ averaged over each log interval (the task is one stream without episodes);
 lifetime total return is ``lifetime × env_steps``. The meta-parameter plot
 marks the colour swaps (every ``--swap_period`` steps) as dashed lines.
 
-Default (README command 1): BMG with a reward context, one seed, 300k
-steps (3 swaps), a few minutes on a 2-core CPU including compilation::
+Default (README command 1): one seed, 300k steps (3 swaps), about two
+minutes on a 2-core CPU; the learned weight rises from 0.10 to 0.28 right
+after the swaps at 100k and 200k and falls to 0.03-0.10 before the next
+(lifetime reward 0.11 per step)::
 
   python -m launch.run_two_colors --run_dir=/tmp/two_colors
 
-V1 (one variant, 5 seeds as one vmapped program)::
+A screening sweep at equal budgets (one run directory per cell)::
 
-  python -m launch.run_two_colors --method=mg --context=reward \
-      --steps=2000000 --num_seeds=5 --run_dir=runs/two_colors/mg-reward
-
-Differences from the papers. The agent's: the inner optimiser is Adam (step
-1e-3) with global-norm clipping (the papers: SGD 0.1), and policy and value
-share the torso (the papers: separate MLPs). This launcher's: the meta-Adam
-step size defaults to 1e-3 (Luketina et al. sweep {1e-3, ..., 1e-6}; V1's
-cut-down names 1e-4): a CPU-sized lifetime has few meta-updates (BMG: one
-per 144 steps, ~2k in 300k steps), and with 1e-4 the entropy weight moved
-from 0.5 to 0.4998 in the first 455 meta-updates (measured, 5 seeds).
-A meta-learned entropy weight starts at 0.1, the fixed baseline's value
-(the papers pre-train the context MLP to 0.5): from 0.5, with meta-Adam
-1e-3, no MG/BMG variant learned within 400k steps (reward per step -0.034
-to -0.038, the weight still 0.47-0.49), while the fixed 0.1 baseline
-reached +0.047. From 0.1, over 200k steps (lifetime reward per step, mean
-± 95% CI, 5 seeds): fixed -0.005 ± 0.010, BMG-reward -0.020 ± 0.007, BMG
-no context -0.020 ± 0.013, MG-reward -0.037 ± 0.001 (MG trains on half
-its rollouts, so its first phase is not learned before the swap at 100k).
-BMG-reward's weight rose to ~0.2 as reward rose, and fell at the swap.
+  python -m launch.sweep --launcher=run_two_colors --root=runs/sweep \
+      --common="--steps=1000000 --num_seeds=2" \
+      --grid="method=fixed context=none entropy_weight=0,0.05,0.1,0.2,0.4" \
+      --grid="method=mg,bmg context=reward meta_learning_rate=3e-4,1e-3"
 
 References:
   Flennerhag et al, `Bootstrapped Meta-Learning
