@@ -92,13 +92,18 @@ def test_flags_build_the_default_variant():
     config = run_two_colors.build_config()
   agent = config.agent
   assert config.variant == "bmg-reward"
-  assert (agent.task, agent.core, agent.width) == ("TwoColors", "mlp", 64)
+  assert (agent.task, agent.core, agent.width) == ("TwoColors", "mlp", 256)
+  # The papers' learner by default: SGD 0.1, no clipping, separate MLPs.
+  assert (agent.optimizer, agent.learning_rate, agent.max_grad_norm,
+          agent.separate_networks) == ("sgd", 0.1, 0.0, True)
   assert (agent.method, agent.learned, agent.context,
           agent.context_stats) == ("bmg", ("entropy_weight",), True,
                                    "reward")
-  assert (agent.K, agent.L, agent.meta_learning_rate) == (1, 8, 1e-3)
+  assert (agent.K, agent.L, agent.meta_learning_rate) == (1, 8, 3e-4)
+  assert (agent.target_step, agent.target_mode) == ("inner", "bootstrap")
   assert (agent.entropy_weight, agent.outer_entropy_weight) == (0.1, 0.0)
-  per_iteration = (1 + 8) * 16  # K + L rollouts of 16 steps, one stream.
+  # K + L - 1 new rollouts of 16 steps, one stream (each trains once).
+  per_iteration = (1 + 8 - 1) * 16
   assert agent.num_updates == math.ceil(300_000 / per_iteration)
   # Logs about every 5k steps, checkpoints about every 200k.
   assert config.settings.log_every == round(5_000 / per_iteration)
@@ -113,9 +118,11 @@ def test_variants_map_to_agent_configs():
   assert fixed.agent.num_updates == math.ceil(300_000 / 16)
   mg = run_two_colors.make_config(method="mg", context="none")
   assert (mg.agent.context, mg.agent.outer_entropy_weight) == (False, 0.1)
-  assert mg.agent.num_updates == math.ceil(300_000 / 32)  # K + 1 rollouts.
+  assert mg.agent.num_updates == math.ceil(300_000 / 16)  # K rollouts.
+  assert mg.agent.separate_networks  # The papers' learner on the MLP.
   rich = run_two_colors.make_config(method="mg", context="rich", core="s5")
   assert (rich.agent.context_stats, rich.agent.core) == ("rich", "s5")
+  assert not rich.agent.separate_networks  # Other cores share a torso.
   assert run_two_colors.task_name(7) == "TwoColors-swap7"
   env, params = tasks.make("TwoColors-swap7")
   assert int(params.swap_period) == 7
