@@ -52,6 +52,11 @@ EXPECTED: dict[str, str] = {
         "> MG-reward-context > no context ≈ fixed entropy in lifetime "
         "return; the entropy weight spikes after each swap only with "
         "context."),
+    "q_lambda": (
+        "V1 Q-learning variant (Luketina et al. Table 1, 10M steps): Q(λ) "
+        "with ε meta-learned by update-free BMG (K = 0) 1.78 (no context) / "
+        "1.93 (reward context) vs fixed ε 0.58 in lifetime return; ε rises "
+        "after each swap only with context."),
     "popgym": (
         "V3 (Lu et al.): on RepeatPreviousMedium the S5 core is clearly "
         "above GRU/LSTM; the memoryless MLP cannot solve RepeatPrevious."),
