@@ -29,6 +29,15 @@ Screening cell (1M steps, 2 seeds as one vmapped program)::
       --meta_learning_rate=1e-3 --steps=1000000 --num_seeds=2 \
       --run_dir=/work/runs/q_lambda/bmg-reward
 
+Measured on Two-Colors (``results/q_lambda/README.md``; lifetime reward per
+step, mean ± 95% CI, 2M steps × 5 seeds, base seed 10): BMG-reward (L = 16,
+meta lr 1e-3, inner lr 1e-3) 0.0390 ± 0.0115, against the best fixed ε
+0.0184 ± 0.0114 (ε = 0.5, lr 1e-3; ε = 0.3 at lr 3e-4: 0.0183 ± 0.0092):
+2.12× (the 1M-step × 2-seed screening: 1.61×). The learned ε is ≈ 0.49
+in the first 10% of each period after a swap and ≈ 0.31 before the next.
+About 12k (BMG) to 18k (fixed) env steps/s over 5 vmapped seeds on 2
+shared CPU cores.
+
 References:
   Luketina et al, `Meta-Gradients in Non-Stationary Environments
   <https://proceedings.mlr.press/v199/luketina22a.html>`_, 2022.
