@@ -77,6 +77,9 @@ K_STEPS = flags.DEFINE_integer("K", 1, "MG/BMG differentiable steps.", **_KW)
 L_STEPS = flags.DEFINE_integer("L", 2, "BMG target length.", **_KW)
 HISTORY = flags.DEFINE_integer(
     "context_history", 20, "H: updates of statistics in the context.", **_KW)
+VARIANT = flags.DEFINE_string(
+    "variant", "", "Label of the run (default from method, context and "
+    "initial weight; launch.sweep passes the cell name).", **_KW)
 OUTER_ENTROPY = flags.DEFINE_float(
     "outer_entropy_weight", 0.0, "MG: entropy weight of the outer "
     "objective.", **_KW)
@@ -183,8 +186,9 @@ def build_config() -> BanditConfig:
       outer_entropy_weight=OUTER_ENTROPY.value)
   return BanditConfig(
       agent=agent, settings=common_flags.run_settings(),
-      variant=variant_label(method=method, context=context,
-                            entropy_weight=ENTROPY_WEIGHT.value))
+      variant=VARIANT.value or variant_label(
+          method=method, context=context,
+          entropy_weight=ENTROPY_WEIGHT.value))
 
 
 def reporting(config: BanditConfig) -> Reporting:

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import csv
+import functools
+import importlib
 import itertools
 import json
 import math
@@ -81,12 +83,21 @@ def cell_name(cell: dict[str, str]) -> str:
   return "_".join(f"{k}-{v}" for k, v in cell.items()).replace("/", "")
 
 
+@functools.cache
+def _takes_variant(launcher: str) -> bool:
+  """Whether ``launch.<launcher>`` defines a ``--variant`` flag."""
+  module = importlib.import_module(f"launch.{launcher}")
+  return any(isinstance(v, flags.FlagHolder) and v.name == "variant"
+             for v in vars(module).values())
+
+
 def _command(launcher: str, common: str, cell: dict[str, str],
              run_dir: pathlib.Path, label: str = "") -> list[str]:
   flags_ = [f"--{k}={v}" for k, v in cell.items()]
+  if _takes_variant(launcher):  # Else the launcher labels the run itself.
+    flags_.append(f"--variant={label}{cell_name(cell)}")
   return [sys.executable, "-m", f"launch.{launcher}", *shlex.split(common),
-          *flags_, f"--variant={label}{cell_name(cell)}",
-          f"--run_dir={run_dir}", "--noprogress"]
+          *flags_, f"--run_dir={run_dir}", "--noprogress"]
 
 
 def swap_schedule(run_dir: pathlib.Path, *, fraction: float = 0.1

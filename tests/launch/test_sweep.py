@@ -34,6 +34,11 @@ def test_dry_run_lists_unfinished_cells(tmp_path):
   assert "launch.run_two_colors --steps=100 --num_seeds=2 --method=mg" in (
       lines[0])
   assert f"--run_dir={tmp_path / 'method-mg'}" in lines[0]
+  assert "--variant=method-mg" in lines[0]
+  # A launcher without a --variant flag labels its runs itself.
+  text = sweep.run_sweep(launcher="run_convex", root=tmp_path, common="",
+                         grids=["method=mg"], dry_run=True)
+  assert "--variant" not in text and "launch.run_convex" in text
 
 
 def _cell(root: pathlib.Path, name, lifetime, hp_rows):
