@@ -30,10 +30,10 @@ _PROCESSES = 2
 _LOCAL_DEVICES = 2
 # BMG (K=1, L=1) meta-learning the entropy weight (meta-Adam 0.1: its
 # meta-gradients are ~1e-9, below Adam's eps, so 1e-3 moves it by only
-# ~3e-6 in 6 iterations): 2 rollouts of 8 steps of
-# 4 environments per iteration, so --steps=384 is 6 iterations.
+# ~3e-6 in 6 iterations): K + L - 1 = 1 new rollout of 8 steps of
+# 4 environments per iteration, so --steps=192 is 6 iterations.
 _ITERATIONS = 6
-_FLAGS = ("--method=bmg", "--context=none", "--L=1", "--steps=384",
+_FLAGS = ("--method=bmg", "--context=none", "--L=1", "--steps=192",
           "--meta_learning_rate=0.1",
           "--num_envs=4", "--unroll_length=8", "--width=8", "--log_every=1",
           "--checkpoint_every=2", "--noprogress")

@@ -86,7 +86,7 @@ def test_flags_build_the_variant():
   assert (agent.method, agent.learned, agent.context) == (
       "mg", ("entropy_weight",), False)
   assert (agent.core, agent.discount) == ("mlp", 0.0)
-  assert agent.num_updates == 9600 // (2 * 8 * 4)  # K + 1 rollouts.
+  assert agent.num_updates == 9600 // (1 * 8 * 4)  # K new rollouts.
   assert run_bandit.reporting(config).switch_every == 2000 * 4
   with flagsaver.flagsaver(method="bmg", context="reward", steps=9600,
                            num_envs=4, unroll_length=8, **_BANDIT_DEFAULTS):
