@@ -28,12 +28,12 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import functools
-import importlib
 import itertools
 import json
 import math
 import os
 import pathlib
+import re
 import shlex
 import subprocess
 import sys
@@ -85,10 +85,16 @@ def cell_name(cell: dict[str, str]) -> str:
 
 @functools.cache
 def _takes_variant(launcher: str) -> bool:
-  """Whether ``launch.<launcher>`` defines a ``--variant`` flag."""
-  module = importlib.import_module(f"launch.{launcher}")
-  return any(isinstance(v, flags.FlagHolder) and v.name == "variant"
-             for v in vars(module).values())
+  """Whether ``launch/<launcher>.py`` defines a ``--variant`` flag.
+
+  Read from the source, not imported: importing a launcher would redefine
+  the flags it shares with others (``--method``, ...) in this process.
+  """
+  source = pathlib.Path(__file__).with_name(f"{launcher}.py")
+  if not source.exists():
+    raise ValueError(f"No launcher launch/{launcher}.py.")
+  pattern = r'DEFINE_string\(\s*"variant"'
+  return re.search(pattern, source.read_text()) is not None
 
 
 def _command(launcher: str, common: str, cell: dict[str, str],

@@ -89,7 +89,7 @@ def test_flags_build_the_config():
 def test_num_updates_for_budget():
   cfg = ActorCriticConfig(num_envs=4, unroll_length=8, method="bmg", K=1,
                           L=2, learned=("discount",), discount=0.95)
-  assert run_popgym.num_updates_for(1000, cfg) == 1000 // (3 * 32)
+  assert run_popgym.num_updates_for(1000, cfg) == 1000 // (2 * 32)
   assert run_popgym.num_updates_for(1, cfg) == 1
 
 
