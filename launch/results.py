@@ -108,9 +108,16 @@ class Run(NamedTuple):
 
 
 def load_runs(root: str | os.PathLike) -> list[Run]:
-  """Every directory under ``root`` holding both JSON files, sorted."""
+  """Every directory under ``root`` holding both JSON files, sorted.
+
+  Symbolic links are followed, so ``root`` may be a curated tree of links
+  to run directories kept elsewhere.
+  """
   runs = []
-  for config_path in sorted(pathlib.Path(root).rglob("config.json")):
+  found = [pathlib.Path(d) / "config.json"
+           for d, _, files in os.walk(root, followlinks=True)
+           if "config.json" in files]
+  for config_path in sorted(found):
     summary_path = config_path.parent / "summary.json"
     if summary_path.exists():
       runs.append(Run(config_path.parent, json.loads(config_path.read_text()),
