@@ -7,11 +7,14 @@ multi-host flags call ``jax.distributed.initialize`` only when given.
 
 from __future__ import annotations
 
+import dataclasses
+
 from absl import flags, logging
 
 from launch.loop import RunSettings
 
-__all__ = ["initialize_distributed", "quiet_logging", "run_settings"]
+__all__ = ["default_intervals", "initialize_distributed", "quiet_logging",
+           "run_settings"]
 
 # Launchers are imported side by side by the tests: allow_override lets two
 # of them define the same flag name without absl's DuplicateFlagError.
@@ -51,6 +54,23 @@ def run_settings() -> RunSettings:
       log_every=LOG_EVERY.value, checkpoint_every=CHECKPOINT_EVERY.value,
       resume=RESUME.value, progress=PROGRESS.value,
       data_parallel=DATA_PARALLEL.value)
+
+
+def default_intervals(settings: RunSettings, *, env_steps_per_iteration: int,
+                      log_env_steps: int,
+                      checkpoint_env_steps: int) -> RunSettings:
+  """``--log_every`` / ``--checkpoint_every`` in iterations, unless given
+  on the command line: about every ``log_env_steps`` /
+  ``checkpoint_env_steps`` environment steps (iterations differ in size
+  between methods)."""
+  changes = {}
+  if not flags.FLAGS["log_every"].present:
+    changes["log_every"] = max(
+        1, round(log_env_steps / env_steps_per_iteration))
+  if not flags.FLAGS["checkpoint_every"].present:
+    changes["checkpoint_every"] = max(
+        1, round(checkpoint_env_steps / env_steps_per_iteration))
+  return dataclasses.replace(settings, **changes)
 
 
 def quiet_logging() -> None:

@@ -202,20 +202,6 @@ def make_config(*, task: str = "TwoColors", method: str = "bmg",
                           variant=variant, swap_period=swap_period)
 
 
-def _default_intervals(settings: RunSettings,
-                       agent: QLambdaConfig) -> RunSettings:
-  """``--log_every`` / ``--checkpoint_every`` in iterations, unless given:
-  about every 5k / 250k environment steps."""
-  per_iteration = agent.env_steps // agent.num_updates
-  changes = {}
-  if not flags.FLAGS["log_every"].present:
-    changes["log_every"] = max(1, round(_LOG_ENV_STEPS / per_iteration))
-  if not flags.FLAGS["checkpoint_every"].present:
-    changes["checkpoint_every"] = max(
-        1, round(_CHECKPOINT_ENV_STEPS / per_iteration))
-  return dataclasses.replace(settings, **changes)
-
-
 def build_config() -> QLambdaRunConfig:
   """Reads the flags into a validated :class:`QLambdaRunConfig`."""
   common_flags.apply_defaults(_OWN_DEFAULTS)
@@ -230,7 +216,12 @@ def build_config() -> QLambdaRunConfig:
       context_hidden=HIDDEN.value, variant=VARIANT.value,
       settings=common_flags.run_settings())
   return dataclasses.replace(
-      config, settings=_default_intervals(config.settings, config.agent))
+      config, settings=common_flags.default_intervals(
+          config.settings,
+          env_steps_per_iteration=(config.agent.env_steps
+                                   // config.agent.num_updates),
+          log_env_steps=_LOG_ENV_STEPS,
+          checkpoint_env_steps=_CHECKPOINT_ENV_STEPS))
 
 
 def make_loop_spec(agent_config: QLambdaConfig) -> LoopSpec:

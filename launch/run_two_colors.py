@@ -265,20 +265,6 @@ def make_config(*, method: str = "mg", context: str = "reward",
                          swap_period=swap_period)
 
 
-def _default_intervals(settings: RunSettings,
-                       agent: ActorCriticConfig) -> RunSettings:
-  """``--log_every`` / ``--checkpoint_every`` in iterations, unless given:
-  about every 5k / 200k environment steps (iterations differ by method)."""
-  per_iteration = agent.env_steps // agent.num_updates
-  changes = {}
-  if not flags.FLAGS["log_every"].present:
-    changes["log_every"] = max(1, round(_LOG_ENV_STEPS / per_iteration))
-  if not flags.FLAGS["checkpoint_every"].present:
-    changes["checkpoint_every"] = max(
-        1, round(_CHECKPOINT_ENV_STEPS / per_iteration))
-  return dataclasses.replace(settings, **changes)
-
-
 def build_config() -> TwoColorsConfig:
   """Reads the flags into a validated :class:`TwoColorsConfig`."""
   common_flags.apply_defaults(_OWN_DEFAULTS)
@@ -304,7 +290,12 @@ def build_config() -> TwoColorsConfig:
       meta_grad_clip=META_GRAD_CLIP.value, meta_eps=META_EPS.value,
       context_pretrain=CONTEXT_PRETRAIN.value)
   return dataclasses.replace(
-      config, settings=_default_intervals(config.settings, config.agent))
+      config, settings=common_flags.default_intervals(
+          config.settings,
+          env_steps_per_iteration=(config.agent.env_steps
+                                   // config.agent.num_updates),
+          log_env_steps=_LOG_ENV_STEPS,
+          checkpoint_env_steps=_CHECKPOINT_ENV_STEPS))
 
 
 def run(*, config: TwoColorsConfig) -> dict[str, Any]:
