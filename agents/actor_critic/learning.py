@@ -1,7 +1,8 @@
 """Learner and meta-learner steps of the actor-critic agent.
 
 The learner's update is :func:`bootstrap_meta.inner_step` on the A2C (or
-PPO) loss with a clipped Adam built by :func:`bootstrap_meta.hyper_optimizer`,
+PPO) loss with the inner rule (Adam or SGD, optionally clipped) built by
+:func:`bootstrap_meta.hyper_optimizer`,
 its hyperparameters read from the meta-parameters (or from ``g_ω(sg(c))``
 of a context of per-update statistics, Luketina et al. 2022, Table 5). The
 meta-step is :func:`bootstrap_meta.mg_loss` (outer policy-gradient loss after
@@ -50,7 +51,7 @@ from agents.actor_critic.types import MetaParams, Params
 
 __all__ = [
     "LearnerState", "MetaState", "all_finite", "apply_meta_gradient",
-    "bmg_target", "clipped_adam", "inner_optimizer", "make_meta_loss",
+    "bmg_target", "inner_optimizer", "make_meta_loss",
     "make_matching_fn", "make_meta_optimizer", "make_outer_fn",
     "make_step_fn", "make_target_optimizer", "meta_update",
 ]
@@ -112,12 +113,6 @@ def _count(counter, skipped):
   if counter is None:
     return None
   return counter + skipped.astype(counter.dtype)
-
-
-def clipped_adam(learning_rate, *, max_norm: float, eps_root: float = 0.0):
-  """Global-norm clipping then Adam (the inner update rule)."""
-  return optax.chain(optax.clip_by_global_norm(max_norm),
-                     optax.adam(learning_rate, eps_root=eps_root))
 
 
 def inner_optimizer(learning_rate, *, kind: str = "adam",

@@ -49,6 +49,14 @@ def orthogonal(scale: float = 1.0) -> hk.initializers.Initializer:
   return init
 
 
+def _with_log_std(mean: Array, num_actions: int) -> Array:
+  """``[..., 2A]``: the Gaussian mean and a state-independent, learned
+  log standard deviation (initialised at 0)."""
+  log_std = hk.get_parameter("log_std", (num_actions,), mean.dtype,
+                             jnp.zeros)
+  return jnp.concatenate([mean, jnp.broadcast_to(log_std, mean.shape)], -1)
+
+
 class ActorCriticNet(hk.Module):
   """Encoder -> core -> (policy head, value head).
 
@@ -99,9 +107,7 @@ class ActorCriticNet(hk.Module):
     pi = pi.reshape(h.shape[:-1] + pi.shape[-1:])
     v = v.reshape(h.shape[:-1])
     if self._continuous:
-      log_std = hk.get_parameter("log_std", (self._num_actions,), pi.dtype,
-                                 jnp.zeros)
-      pi = jnp.concatenate([pi, jnp.broadcast_to(log_std, pi.shape)], -1)
+      pi = _with_log_std(pi, self._num_actions)
     return pi, v
 
   def initial_state(self, batch_size: int) -> CoreState:
@@ -156,9 +162,7 @@ class SeparateMLPNet(hk.Module):
     pi = self._policy(rows).reshape(obs.shape[:-1] + (self._num_actions,))
     v = self._value(rows).reshape(obs.shape[:-1])
     if self._continuous:
-      log_std = hk.get_parameter("log_std", (self._num_actions,), pi.dtype,
-                                 jnp.zeros)
-      pi = jnp.concatenate([pi, jnp.broadcast_to(log_std, pi.shape)], -1)
+      pi = _with_log_std(pi, self._num_actions)
     return pi, v
 
   def initial_state(self, batch_size: int) -> CoreState:

@@ -44,7 +44,8 @@ from agents.actor_critic.learning import LearnerState, MetaState
 from agents.actor_critic.networks import Networks
 
 __all__ = ["OnlineAux", "OnlineCarry", "carry_metrics",
-           "make_online_meta_loss", "make_online_step", "online_meta_update"]
+           "make_online_meta_loss", "make_online_step", "online_meta_update",
+           "totals"]
 
 CollectFn = Callable[[Any, ActorState], tuple[ActorState, Trajectory]]
 
@@ -92,7 +93,8 @@ class OnlineAux(NamedTuple):
   trajs: Trajectory
 
 
-def _totals(traj: Trajectory) -> jax.Array:
+def totals(traj: Trajectory) -> jax.Array:
+  """``[4]``: reward sum, reward count, episode-return sum, episodes."""
   return jnp.stack([jnp.sum(traj.rewards), jnp.asarray(traj.rewards.size,
                                                          jnp.float32),
                     jnp.sum(traj.episode_returns), jnp.sum(traj.dones)]
@@ -109,7 +111,7 @@ def make_online_step(step_fn: Callable, collect_fn: CollectFn) -> Callable:
     actor, traj = collect_fn(jax.lax.stop_gradient(learner.params),
                              carry.actor)
     traj = jax.lax.stop_gradient(traj)
-    return OnlineCarry(learner, actor, traj, carry.totals + _totals(traj))
+    return OnlineCarry(learner, actor, traj, carry.totals + totals(traj))
 
   return online_step
 

@@ -186,12 +186,10 @@ def heal_rollout(agent: Agent, params, actor: ActorState):
 
 
 def trajectory_metrics(trajs: Trajectory) -> Metrics:
-  """Episode return mean (over episodes ending in ``trajs``) and counts."""
-  episodes = jnp.sum(trajs.dones)
-  total = jnp.sum(trajs.episode_returns)
-  return {"episode_return": total / jnp.maximum(episodes, 1),
-          "episodes": episodes.astype(jnp.float32),
-          "reward_mean": jnp.mean(trajs.rewards)}
+  """Episode return mean (over episodes ending in ``trajs``) and counts;
+  the same numbers as a meta-learning iteration's
+  :func:`agents.actor_critic.online.carry_metrics`."""
+  return online.carry_metrics(online.totals(trajs))
 
 
 def iteration(agent: Agent, state: TrainState) -> tuple[TrainState, Metrics]:

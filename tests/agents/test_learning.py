@@ -56,8 +56,8 @@ def _setup(config, seed=0):
   trajs = _stack([_traj(rng, networks) for _ in range(n)])
   last = _traj(rng, networks)
   params = networks.init(jax.random.key(seed), last.obs, last.resets)
-  opt = learning.clipped_adam(config.learning_rate,
-                              max_norm=config.max_grad_norm)
+  opt = learning.inner_optimizer(config.learning_rate,
+                                 max_norm=config.max_grad_norm)
   context = None
   if config.context:
     context = bm.context_init(history=config.context_history,
