@@ -149,6 +149,12 @@ HISTORY = flags.DEFINE_integer(
     "context_history", 10, "H, updates in the context.", **_KW)
 HIDDEN = flags.DEFINE_integer(
     "context_hidden", 64, "Width of the 2-layer context MLP.", **_KW)
+LAMBDA = flags.DEFINE_float(
+    "lambda_", 1.0, "λ of the learner's λ-returns (1: the 16-step "
+    "bootstrapped return; 0: the one-step TD target of the public "
+    "re-implementations).", **_KW)
+VALUE_WEIGHT = flags.DEFINE_float(
+    "value_weight", 0.5, "Weight of the critic loss 0.5 (G - v)^2.", **_KW)
 VARIANT = flags.DEFINE_string(
     "variant", "", "Label of the run (default <method>-<context>).", **_KW)
 
@@ -256,8 +262,9 @@ def make_config(*, method: str = "mg", context: str = "reward",
       meta_learning_rate=meta_learning_rate,
       outer_entropy_weight=outer_entropy_weight,
       context_history=context_history, context_hidden=context_hidden,
-      discount=0.99, lambda_=1.0, outer_lambda=1.0, outer_discount=0.99,
-      **{**_PAPER_LEARNER, "separate_networks": core == "mlp", **options})
+      discount=0.99, outer_discount=0.99,
+      **{**_PAPER_LEARNER, "lambda_": 1.0, "outer_lambda": 1.0,
+         "separate_networks": core == "mlp", **options})
   if not variant:
     variant = "fixed" if method == "fixed" else f"{method}-{context}"
   return TwoColorsConfig(agent=agent, settings=settings or RunSettings(),
@@ -288,7 +295,9 @@ def build_config() -> TwoColorsConfig:
       kl_reduction=KL_REDUCTION.value,
       continue_from=CONTINUE_FROM_FLAG.value,
       meta_grad_clip=META_GRAD_CLIP.value, meta_eps=META_EPS.value,
-      context_pretrain=CONTEXT_PRETRAIN.value)
+      context_pretrain=CONTEXT_PRETRAIN.value,
+      lambda_=LAMBDA.value, outer_lambda=LAMBDA.value,
+      value_weight=VALUE_WEIGHT.value)
   return dataclasses.replace(
       config, settings=common_flags.default_intervals(
           config.settings,

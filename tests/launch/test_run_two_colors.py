@@ -102,12 +102,24 @@ def test_flags_build_the_default_variant():
   assert (agent.K, agent.L, agent.meta_learning_rate) == (1, 8, 3e-4)
   assert (agent.target_step, agent.target_mode) == ("inner", "bootstrap")
   assert (agent.entropy_weight, agent.outer_entropy_weight) == (0.1, 0.0)
+  # 16-step bootstrapped returns and the critic weight 0.5 by default.
+  assert (agent.lambda_, agent.outer_lambda, agent.value_weight) == (
+      1.0, 1.0, 0.5)
   # K + L - 1 new rollouts of 16 steps, one stream (each trains once).
   per_iteration = (1 + 8 - 1) * 16
   assert agent.num_updates == math.ceil(300_000 / per_iteration)
   # Logs about every 5k steps, checkpoints about every 200k.
   assert config.settings.log_every == round(5_000 / per_iteration)
   assert config.settings.checkpoint_every == round(200_000 / per_iteration)
+
+
+def test_return_flags_reach_the_learner_and_the_outer_loss():
+  # The public re-implementations' one-step TD target and critic weight.
+  with flagsaver.flagsaver(method="mg", context="none", steps=1000,
+                           lambda_=0.0, value_weight=1.0):
+    agent = run_two_colors.build_config().agent
+  assert (agent.lambda_, agent.outer_lambda, agent.value_weight) == (
+      0.0, 0.0, 1.0)
 
 
 def test_variants_map_to_agent_configs():

@@ -1,0 +1,151 @@
+r"""Headroom of an entropy-weight schedule on Two-Colors: an oracle that
+knows when the colours swap.
+
+A context can only make the entropy weight a function of recent rewards;
+the best it can do is approximate a schedule in time since the last swap.
+This script trains the fixed-weight actor-critic with such schedules given
+by an oracle, ``w(t) = high`` for the first ``duration`` steps after each
+swap and ``low`` afterwards (``duration = 0``: the fixed weight ``low``),
+and prints each schedule's lifetime reward per step (mean ± 95% CI over
+seeds) next to the best fixed weight of the same grid. If no oracle
+schedule beats the best fixed weight, no meta-learned context can: the
+learner itself leaves an entropy schedule no headroom.
+
+All schedules × seeds run as one ``vmap`` of one jitted ``lax.scan``; the
+learner is the agent's (``agents.actor_critic``), with the run's learner
+options as flags.
+
+Command (the papers' learner with clipping, 1M steps, 2 seeds)::
+
+  python bench/entropy_oracle.py --steps=1000000 --seeds=2 \
+      --max_grad_norm=1 --high=0.2,0.4 --low=0.05,0.1 \
+      --duration=0,20000,40000
+
+Each printed line is a JSON object: ``high``, ``low``, ``duration``,
+``lifetime`` (mean over seeds), ``ci`` (95%), ``per_seed``, and the
+phase profile ``by_tenth`` (reward per step in each tenth of a period
+after the first, mean over periods and seeds).
+
+References:
+  Luketina et al, `Meta-Gradients in Non-Stationary Environments
+  <https://proceedings.mlr.press/v199/luketina22a.html>`_, 2022 (Fig. 1:
+  the learned entropy weight rises after each swap).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+from agents.actor_critic import training
+from launch import run_two_colors
+
+STEPS = flags.DEFINE_integer("steps", 1_000_000, "Env steps per run.")
+SEEDS = flags.DEFINE_integer("seeds", 2, "Seeds per schedule.")
+HIGH = flags.DEFINE_list("high", ["0.2", "0.4"], "Weights after a swap.")
+LOW = flags.DEFINE_list("low", ["0.05", "0.1"], "Weights late in a period.")
+DURATION = flags.DEFINE_list(
+    "duration", ["0", "20000", "40000"], "Steps of `high` after a swap "
+    "(0: the fixed weight `low`).")
+OPTIMIZER = flags.DEFINE_string("optimizer", "sgd", "Inner rule.")
+LR = flags.DEFINE_float("learning_rate", 0.1, "Inner step size.")
+MAX_NORM = flags.DEFINE_float("max_grad_norm", 1.0, "Gradient clipping.")
+WIDTH = flags.DEFINE_integer("width", 256, "MLP width.")
+SEPARATE = flags.DEFINE_bool("separate_networks", True, "Separate MLPs.")
+
+_PERIOD = 100_000
+
+
+def _logit(p: float) -> float:
+  return math.log(p) - math.log1p(-p)
+
+
+def make_program(agent, num_iterations: int):
+  """``run(key, high, low, duration) -> rewards per iteration``."""
+  period = _PERIOD
+  per_iteration = agent.config.unroll_length * agent.config.num_envs
+
+  def one(key, high, low, duration):
+    state = training.init_state(key, agent)
+
+    def body(carry, i):
+      learner, actor = carry
+      t = (i * per_iteration) % period
+      # Before the first swap the oracle has nothing to react to.
+      after_swap = (i * per_iteration >= period) & (t < duration)
+      w = jnp.where(after_swap, high, low)
+      meta = {"entropy_weight": jnp.log(w) - jnp.log1p(-w)}
+      actor, traj = training.heal_rollout(agent, learner.params, actor)
+      learner = agent.step(learner, meta, traj)
+      return (learner, actor), jnp.mean(traj.rewards)
+
+    _, rewards = jax.lax.scan(body, (state.learner, state.actor),
+                              jnp.arange(num_iterations))
+    return rewards
+
+  return jax.jit(jax.vmap(one))
+
+
+def profile(rewards: np.ndarray, per_iteration: int) -> list[float]:
+  """Mean reward in each tenth of a period, periods after the first."""
+  steps = np.arange(rewards.shape[-1]) * per_iteration
+  keep = steps >= _PERIOD
+  tenth = ((steps % _PERIOD) * 10 // _PERIOD)[keep]
+  r = rewards[..., keep]
+  return [float(r[..., tenth == k].mean()) for k in range(10)]
+
+
+def main(argv):
+  del argv
+  config = run_two_colors.make_config(
+      method="mg", context="none", steps=STEPS.value,
+      optimizer=OPTIMIZER.value, learning_rate=LR.value,
+      max_grad_norm=MAX_NORM.value, width=WIDTH.value,
+      separate_networks=SEPARATE.value).agent
+  agent = training.make_agent(config)
+  per_iteration = config.unroll_length * config.num_envs
+  num_iterations = math.ceil(STEPS.value / per_iteration)
+  cells = [(float(h), float(lo), int(d)) for h, lo, d in itertools.product(
+      HIGH.value, LOW.value, DURATION.value)]
+  # duration 0 ignores `high`: keep one fixed cell per `low`.
+  seen, unique = set(), []
+  for h, lo, d in cells:
+    key = (None if d == 0 else h, lo, d)
+    if key not in seen:
+      seen.add(key)
+      unique.append((h, lo, d))
+  n = len(unique) * SEEDS.value
+  high = jnp.repeat(jnp.array([c[0] for c in unique]), SEEDS.value)
+  low = jnp.repeat(jnp.array([c[1] for c in unique]), SEEDS.value)
+  dur = jnp.repeat(jnp.array([c[2] for c in unique]), SEEDS.value)
+  keys = jax.random.split(jax.random.key(0), SEEDS.value)
+  keys = jnp.tile(keys, (len(unique),))
+  program = make_program(agent, num_iterations)
+  start = time.time()
+  rewards = np.asarray(program(keys, high, low, dur)).reshape(
+      len(unique), SEEDS.value, num_iterations)
+  wall = time.time() - start
+  for (h, lo, d), r in zip(unique, rewards, strict=True):
+    per_seed = r.mean(-1)
+    ci = (1.96 * per_seed.std(ddof=1) / math.sqrt(len(per_seed))
+          if len(per_seed) > 1 else float("nan"))
+    print(json.dumps({
+        "high": h if d else None, "low": lo, "duration": d,
+        "lifetime": float(per_seed.mean()), "ci": float(ci),
+        "per_seed": [round(float(x), 4) for x in per_seed],
+        "by_tenth": [round(x, 3) for x in profile(r, per_iteration)],
+        "steps": num_iterations * per_iteration, "runs": n,
+        "wall_s": round(wall, 1)}), flush=True)
+  sys.stdout.flush()
+
+
+if __name__ == "__main__":
+  app.run(main)
