@@ -47,14 +47,24 @@ BATCH = 64
 
 
 def recommended(method: bm.MG | bm.BMG | bm.Optimistic, meta_lr=1e-2,
-                lr=1e-2, eps=1e-4, learn_b1=True):
+                lr=1e-2, eps=1e-4, learn_b1=True, meta_optimizer=None):
   """The README's drop-in: Adam with learned learning rate and β₁."""
   learned = {"learning_rate": bm.positive(lr)}
   if learn_b1:
     learned["b1"] = bm.unit_interval(0.9)
   return bm.meta_learned(
-      optax.adam, learned=learned,
-      method=method, meta_optimizer=optax.adam(meta_lr, eps=eps))
+      optax.adam, learned=learned, method=method,
+      meta_optimizer=meta_optimizer or optax.adam(meta_lr, eps=eps))
+
+
+def signum(learning_rate, decay=0.99):
+  """Sign of the debiased EMA of meta-gradients (signSGD with momentum)."""
+  return optax.chain(optax.ema(decay, debias=True), optax.scale_by_sign(),
+                     optax.scale(-learning_rate))
+
+
+def _opt(hint_weight=0.9):
+  return bm.Optimistic(bm.MG(K=1), hint_weight=hint_weight)
 
 
 ARMS = {
@@ -93,6 +103,13 @@ ARMS = {
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9), meta_lr=3e-2),
     "opt_ho_lr3e-2": lambda: recommended(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=3e-2),
+    # Follow-up trials (tuning_free_trial8+): next-minibatch value_fn.
+    "ho_mg": lambda: recommended(bm.MG(K=1)),
+    "ho_hint0.5": lambda: recommended(_opt(0.5)),
+    "ho_signum_1e-2": lambda: recommended(_opt(), meta_optimizer=signum(1e-2)),
+    "ho_signum_3e-3": lambda: recommended(_opt(), meta_optimizer=signum(3e-3)),
+    "ho_adam_b99_m3e-2": lambda: recommended(
+        _opt(), meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
     "prodigy": lambda: optax.contrib.prodigy(),
     "dadapt_adamw": lambda: optax.contrib.dadapt_adamw(),
     "dog": lambda: optax.contrib.dog(),
@@ -105,6 +122,7 @@ ARMS = {
 # one the following step's gradient uses), not on the gradient's own batch.
 HELDOUT = {"optimistic_heldout", "opt_ho", "opt_ho_e8", "opt_ho_e8_lr1e-2",
            "opt_ho_e8_nob1", "opt_ho_m3e-2", "opt_ho_lr3e-2"}
+HELDOUT |= {name for name in ARMS if name.startswith("ho_")}
 
 
 def _batch(problem, key):
