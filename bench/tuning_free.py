@@ -110,6 +110,15 @@ ARMS = {
     "ho_signum_3e-3": lambda: recommended(_opt(), meta_optimizer=signum(3e-3)),
     "ho_adam_b99_m3e-2": lambda: recommended(
         _opt(), meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
+    # Learning only the learning rate (β₁ fixed at Adam's 0.9).
+    "ho_nob1": lambda: recommended(_opt(), learn_b1=False),
+    "ho_nob1_m3e-2": lambda: recommended(_opt(), learn_b1=False,
+                                         meta_lr=3e-2),
+    "ho_nob1_signum_3e-3": lambda: recommended(
+        _opt(), learn_b1=False, meta_optimizer=signum(3e-3)),
+    "ho_nob1_adam_b99_m3e-2": lambda: recommended(
+        _opt(), learn_b1=False,
+        meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
     "prodigy": lambda: optax.contrib.prodigy(),
     "dadapt_adamw": lambda: optax.contrib.dadapt_adamw(),
     "dog": lambda: optax.contrib.dog(),
