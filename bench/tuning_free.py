@@ -119,6 +119,11 @@ ARMS = {
     "ho_nob1_adam_b99_m3e-2": lambda: recommended(
         _opt(), learn_b1=False,
         meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
+    # value_fn on a held-out split of the training set (SPLIT below).
+    "split_opt": lambda: recommended(_opt()),
+    "split_nob1": lambda: recommended(_opt(), learn_b1=False),
+    "split_adam_b99_m3e-2": lambda: recommended(
+        _opt(), meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
     "prodigy": lambda: optax.contrib.prodigy(),
     "dadapt_adamw": lambda: optax.contrib.dadapt_adamw(),
     "dog": lambda: optax.contrib.dog(),
@@ -134,9 +139,17 @@ HELDOUT = {"optimistic_heldout", "opt_ho", "opt_ho_e8", "opt_ho_e8_lr1e-2",
 HELDOUT |= {name for name in ARMS if name.startswith("ho_")}
 
 
-def _batch(problem, key):
+# Arms whose ``value_fn`` is the loss on a minibatch of a held-out split of
+# the training set (its first ``SPLIT_FRACTION``, never trained on; the
+# gradient's minibatches come from the rest).
+SPLIT = {name for name in ARMS if name.startswith("split")}
+SPLIT_FRACTION = 0.1
+
+
+def _batch(problem, key, low=0.0, high=1.0):
+  """A minibatch from the training set's ``[low, high)`` fraction."""
   n = problem.train[0].shape[0]
-  idx = jax.random.randint(key, (BATCH,), 0, n)
+  idx = jax.random.randint(key, (BATCH,), int(low * n), int(high * n))
   return jax.tree.map(lambda a: a[idx], problem.train)
 
 
@@ -153,12 +166,16 @@ def train(problem, tx, key, steps: int, name: str = ""):
   keys = jax.random.split(k_data, steps)  # Step t's gradient batch.
   next_keys = jnp.concatenate([keys[1:], jax.random.split(
       jax.random.fold_in(k_data, steps), 1)])
-  heldout = name in HELDOUT
+  heldout, split = name in HELDOUT, name in SPLIT
 
   def step(carry, ks):
     params, state = carry
-    batch = _batch(problem, ks[0])
-    outer = _batch(problem, ks[1]) if heldout else batch
+    if split:
+      batch = _batch(problem, ks[0], low=SPLIT_FRACTION)
+      outer = _batch(problem, ks[1], high=SPLIT_FRACTION)
+    else:
+      batch = _batch(problem, ks[0])
+      outer = _batch(problem, ks[1]) if heldout else batch
     value_fn = lambda p: problem.loss(p, outer)  # noqa: E731
     value, grads = jax.value_and_grad(lambda p: problem.loss(p, batch))(
         params)
