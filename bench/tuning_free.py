@@ -124,6 +124,11 @@ ARMS = {
     "ho_lr3e-2_m2e-2": lambda: recommended(_opt(), lr=3e-2, meta_lr=2e-2),
     "ho_lr3e-2_b99_m3e-2": lambda: recommended(
         _opt(), lr=3e-2, meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
+    "ho_lr3e-2_m3e-2": lambda: recommended(_opt(), lr=3e-2, meta_lr=3e-2),
+    "ho_mg_lr3e-2_m2e-2": lambda: recommended(bm.MG(K=1), lr=3e-2,
+                                              meta_lr=2e-2),
+    "ho_nob1_lr3e-2_m2e-2": lambda: recommended(_opt(), lr=3e-2, meta_lr=2e-2,
+                                                learn_b1=False),
     # value_fn on a held-out split of the training set (SPLIT below).
     "split_opt": lambda: recommended(_opt()),
     "split_nob1": lambda: recommended(_opt(), learn_b1=False),
