@@ -129,6 +129,11 @@ ARMS = {
                                               meta_lr=2e-2),
     "ho_nob1_lr3e-2_m2e-2": lambda: recommended(_opt(), lr=3e-2, meta_lr=2e-2,
                                                 learn_b1=False),
+    # Starting at 2e-2.
+    "ho_lr2e-2": lambda: recommended(_opt(), lr=2e-2),
+    "ho_lr2e-2_m2e-2": lambda: recommended(_opt(), lr=2e-2, meta_lr=2e-2),
+    "ho_mg_lr2e-2_m2e-2": lambda: recommended(bm.MG(K=1), lr=2e-2,
+                                              meta_lr=2e-2),
     # value_fn on a held-out split of the training set (SPLIT below).
     "split_opt": lambda: recommended(_opt()),
     "split_nob1": lambda: recommended(_opt(), learn_b1=False),
