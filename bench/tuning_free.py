@@ -134,6 +134,8 @@ ARMS = {
     "ho_lr2e-2_m2e-2": lambda: recommended(_opt(), lr=2e-2, meta_lr=2e-2),
     "ho_mg_lr2e-2_m2e-2": lambda: recommended(bm.MG(K=1), lr=2e-2,
                                               meta_lr=2e-2),
+    # A two-step look-ahead (the second step on value_fn's batch).
+    "ho_k2": lambda: recommended(bm.Optimistic(bm.MG(K=2), hint_weight=0.9)),
     # value_fn on a held-out split of the training set (SPLIT below).
     "split_opt": lambda: recommended(_opt()),
     "split_nob1": lambda: recommended(_opt(), learn_b1=False),

@@ -36,7 +36,6 @@ import tuning_free_problems as problems  # noqa: E402
 
 import bootstrap_meta as bm  # noqa: E402
 
-
 DECAYS = (0.0, 0.9, 0.99)
 
 
@@ -118,7 +117,7 @@ def main(argv=None) -> None:
     if args.signal:
       for lr in tf.GRID:
         h, loss, val = jax.jit(jax.vmap(
-            lambda k, lr=lr: signal(problem, lr, k, args.steps)))(keys)
+            lambda k, lr=lr, p=problem: signal(p, lr, k, args.steps)))(keys)
         h, loss = np.asarray(h), np.asarray(loss)
         for (d, mu), start in itertools.product(
             enumerate(DECAYS), range(0, args.steps, 100)):
@@ -137,7 +136,7 @@ def main(argv=None) -> None:
                 f"{np.mean(row['val']):.4f}", flush=True)
     for name in filter(None, args.trace.split(",")):
       log_lr, val = jax.jit(jax.vmap(
-          lambda k, name=name: trace(problem, name, k, args.steps)))(keys)
+          lambda k, name=name, p=problem: trace(p, name, k, args.steps)))(keys)
       log_lr = np.asarray(log_lr)
       row = dict(problem=problem.name, arm=name,
                  log10_lr=log_lr[:, ::50].round(3).tolist(),
