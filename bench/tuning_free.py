@@ -134,6 +134,9 @@ ARMS = {
     "ho_lr2e-2_m2e-2": lambda: recommended(_opt(), lr=2e-2, meta_lr=2e-2),
     "ho_mg_lr2e-2_m2e-2": lambda: recommended(bm.MG(K=1), lr=2e-2,
                                               meta_lr=2e-2),
+    # Starting at the grid's geometric middle, sqrt(1e-4 × 3e-2) ≈ 1.7e-3.
+    "ho_lr1.7e-3": lambda: recommended(_opt(), lr=1.7e-3),
+    "ho_lr1.7e-3_m3e-2": lambda: recommended(_opt(), lr=1.7e-3, meta_lr=3e-2),
     # A two-step look-ahead (the second step on value_fn's batch).
     "ho_k2": lambda: recommended(bm.Optimistic(bm.MG(K=2), hint_weight=0.9)),
     # value_fn on a held-out split of the training set (SPLIT below).
