@@ -13,7 +13,10 @@ time per step ÷ Adam's (timed side by side, compile excluded)::
 The recommended arm is ``optimistic_heldout`` (``value_fn`` on the next
 training minibatch; see ``HELDOUT``). ``--arms``/``--problems`` select a
 subset, ``--reuse-grid FILE`` takes the grid's rows from an earlier run and
-``--merge FILE`` carries the arms not run from it (development trials).
+``--merge FILE`` carries the arms not run from it (development trials,
+listed in ``bench/results/tuning_free_trials.md``; arms in ``SPLIT`` take
+``value_fn`` on a held-out 10% of the training set).
+``bench/tuning_free_trace.py`` measures the learned rate's signal and path.
 
 Writes ``bench/results/tuning_free.{jsonl,md}`` (or ``tuning_free_ratchet``).
 
