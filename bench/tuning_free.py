@@ -50,13 +50,14 @@ BATCH = 64
 
 
 def recommended(method: bm.MG | bm.BMG | bm.Optimistic, meta_lr=1e-2,
-                lr=1e-2, eps=1e-4, learn_b1=True, meta_optimizer=None):
+                lr=1e-2, eps=1e-4, learn_b1=True, meta_optimizer=None,
+                preprocess=None):
   """The README's drop-in: Adam with learned learning rate and β₁."""
   learned = {"learning_rate": bm.positive(lr)}
   if learn_b1:
     learned["b1"] = bm.unit_interval(0.9)
   return bm.meta_learned(
-      optax.adam, learned=learned, method=method,
+      optax.adam, learned=learned, method=method, preprocess=preprocess,
       meta_optimizer=meta_optimizer or optax.adam(meta_lr, eps=eps))
 
 
@@ -140,6 +141,12 @@ ARMS = {
     # Starting at the grid's geometric middle, sqrt(1e-4 × 3e-2) ≈ 1.7e-3.
     "ho_lr1.7e-3": lambda: recommended(_opt(), lr=1.7e-3),
     "ho_lr1.7e-3_m3e-2": lambda: recommended(_opt(), lr=1.7e-3, meta_lr=3e-2),
+    # From 3e-2 with gradient clipping (global norm 1) in every step.
+    "ho_lr3e-2_clip": lambda: recommended(
+        _opt(), lr=3e-2, preprocess=optax.clip_by_global_norm(1.0)),
+    "ho_mg_lr3e-2_m2e-2_clip": lambda: recommended(
+        bm.MG(K=1), lr=3e-2, meta_lr=2e-2,
+        preprocess=optax.clip_by_global_norm(1.0)),
     # A two-step look-ahead (the second step on value_fn's batch).
     "ho_k2": lambda: recommended(bm.Optimistic(bm.MG(K=2), hint_weight=0.9)),
     # value_fn on a held-out split of the training set (SPLIT below).
