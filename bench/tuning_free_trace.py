@@ -11,6 +11,8 @@ Two measurements on the problems of ``bench/tuning_free_problems.py``
    window of 100 steps: its mean over steps and seeds, its standard
    deviation, the share < 0, and Adam-style normalised drift
    ``mean / rms`` (what a meta-Adam step moves per unit meta lr).
+   ``--exact``: the trace keeps the learner's Jacobian (forward mode through
+   Adam's parameters and moments, decay μ; :func:`signal_exact`).
 2. ``--trace ARM``: ``log10`` of the learned learning rate every 50 steps per
    seed, for arms of ``bench/tuning_free.py``.
 
@@ -75,6 +77,58 @@ def signal(problem, lr, key, steps):
   return h, loss, problem.loss(params, problem.val)
 
 
+EXACT_DECAYS = (0.9, 0.99)
+
+
+def signal_exact(problem, lr, key, steps):
+  """As :func:`signal`, with the learner's Jacobian kept in the trace.
+
+  Forward mode through Adam (parameters and moments):
+  ``z_{t+1} = μ ∂(x, m, v)_{t+1}/∂(x, m, v)_t · z_t + ∂(x, m, v)_{t+1}/∂log η``,
+  one Hessian-vector product a step (Williams and Zipser's real-time
+  recurrent learning, truncated by the decay μ). ``h_t = ∇f_{t+1}·z_t``.
+  """
+  b1, b2, eps, eps_root = 0.9, 0.999, 1e-8, 1e-8
+  k_init, k_data = jax.random.split(key)
+  params = problem.init(k_init)
+  keys = jax.random.split(k_data, steps + 1)
+  zeros = jax.tree.map(jnp.zeros_like, params)
+
+  def adam_step(x, m, v, log_lr, t, batch):
+    g = jax.grad(problem.loss)(x, batch)
+    m = jax.tree.map(lambda a, b: b1 * a + (1 - b1) * b, m, g)
+    v = jax.tree.map(lambda a, b: b2 * a + (1 - b2) * b * b, v, g)
+    u = jax.tree.map(
+        lambda a, b: -jnp.exp(log_lr) * (a / (1 - b1 ** t)) / (
+            jnp.sqrt(b / (1 - b2 ** t) + eps_root) + eps), m, v)
+    return optax.apply_updates(x, u), m, v
+
+  def step(carry, inputs):
+    x, m, v, zs = carry
+    t, k, k_next = inputs
+    batch = tf._batch(problem, k)
+    log_lr = jnp.log(lr)
+    new_zs = []
+    for mu, (zx, zm, zv) in zip(EXACT_DECAYS, zs, strict=True):
+      scale = lambda tree, mu=mu: jax.tree.map(lambda a: mu * a, tree)  # noqa: E731
+      out, tan = jax.jvp(
+          lambda x, m, v, w: adam_step(x, m, v, w, t, batch),
+          (x, m, v, log_lr), (scale(zx), scale(zm), scale(zv),
+                              jnp.ones_like(log_lr)))
+      new_zs.append(tan)
+    x, m, v = out
+    loss, g_next = jax.value_and_grad(problem.loss)(
+        x, tf._batch(problem, k_next))
+    h = jnp.stack([_vdot(g_next, z[0]) for z in new_zs])
+    return (x, m, v, tuple(new_zs)), (h, loss)
+
+  z0 = tuple((zeros, zeros, zeros) for _ in EXACT_DECAYS)
+  ts = jnp.arange(1, steps + 1, dtype=jnp.float32)
+  (x, _, _, _), (h, loss) = jax.lax.scan(
+      step, (params, zeros, zeros, z0), (ts, keys[:-1], keys[1:]))
+  return h, loss, problem.loss(x, problem.val)
+
+
 def trace(problem, name, key, steps):
   """``log10`` learning rate after every step of arm ``name``."""
   tx = optax.with_extra_args_support(tf.ARMS[name]())
@@ -108,6 +162,8 @@ def main(argv=None) -> None:
   parser.add_argument("--problems", default="")
   parser.add_argument("--signal", action="store_true")
   parser.add_argument("--trace", default="")
+  parser.add_argument("--exact", action="store_true",
+                      help="with --signal: keep the learner's Jacobian")
   args = parser.parse_args(argv)
   chosen = [p for p in problems.all_problems()
             if not args.problems or p.name in args.problems.split(",")]
@@ -116,11 +172,13 @@ def main(argv=None) -> None:
   for problem in chosen:
     if args.signal:
       for lr in tf.GRID:
+        fn = signal_exact if args.exact else signal
         h, loss, val = jax.jit(jax.vmap(
-            lambda k, lr=lr, p=problem: signal(p, lr, k, args.steps)))(keys)
+            lambda k, lr=lr, p=problem, fn=fn: fn(p, lr, k, args.steps)))(keys)
         h, loss = np.asarray(h), np.asarray(loss)
+        decays = EXACT_DECAYS if args.exact else DECAYS
         for (d, mu), start in itertools.product(
-            enumerate(DECAYS), range(0, args.steps, 100)):
+            enumerate(decays), range(0, args.steps, 100)):
           w = h[:, start:start + 100, d]
           row = dict(problem=problem.name, lr=lr, decay=mu, window=start,
                      mean=float(w.mean()), std=float(w.std()),
@@ -147,7 +205,8 @@ def main(argv=None) -> None:
       for s in range(tf.SEEDS):
         print("   ", " ".join(f"{v:+.2f}" for v in log_lr[s, ::50]),
               f"-> {log_lr[s, -1]:+.2f}", flush=True)
-  suffix = "signal" if args.signal else args.trace.replace(",", "+")
+  suffix = (("signal_exact" if args.exact else "signal") if args.signal
+            else args.trace.replace(",", "+"))
   path = tf._RESULTS / f"tuning_free_trace_{suffix}.jsonl"
   with open(path, "w") as f:
     for row in out:
