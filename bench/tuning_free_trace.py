@@ -129,6 +129,58 @@ def signal_exact(problem, lr, key, steps):
   return h, loss, problem.loss(x, problem.val)
 
 
+def rtrl_controller(problem, key, steps, *, lr=1e-2, decay=0.99,
+                    meta_lr=1e-2):
+  """A prototype (bench only): Adam whose log η follows the exact trace.
+
+  The meta-gradient is ``h_t`` of :func:`signal_exact` at the current η
+  (the trace carried across η's changes), applied by
+  ``adam(meta_lr, eps=1e-4)``; β₁ = 0.9 fixed. Returns the final
+  validation loss and ``log10 η`` every step. A non-finite ``h`` (the
+  trace can overflow on the RNNs) skips the meta-step and zeroes the trace.
+  """
+  b1, b2, eps, eps_root = 0.9, 0.999, 1e-8, 1e-8
+  meta = optax.adam(meta_lr, eps=1e-4)
+  k_init, k_data = jax.random.split(key)
+  params = problem.init(k_init)
+  keys = jax.random.split(k_data, steps + 1)
+  zeros = jax.tree.map(jnp.zeros_like, params)
+
+  def adam_step(x, m, v, log_lr, t, batch):
+    g = jax.grad(problem.loss)(x, batch)
+    m = jax.tree.map(lambda a, b: b1 * a + (1 - b1) * b, m, g)
+    v = jax.tree.map(lambda a, b: b2 * a + (1 - b2) * b * b, v, g)
+    u = jax.tree.map(
+        lambda a, b: -jnp.exp(log_lr) * (a / (1 - b1 ** t)) / (
+            jnp.sqrt(b / (1 - b2 ** t) + eps_root) + eps), m, v)
+    return optax.apply_updates(x, u), m, v
+
+  def step(carry, inputs):
+    x, m, v, z, w, meta_state = carry
+    t, k, k_next = inputs
+    batch = tf._batch(problem, k)
+    z = jax.tree.map(lambda a: decay * a, z)
+    (x, m, v), z = jax.jvp(
+        lambda x, m, v, w: adam_step(x, m, v, w, t, batch),
+        (x, m, v, w), (*z, jnp.ones_like(w)))
+    g_next = jax.grad(problem.loss)(x, tf._batch(problem, k_next))
+    h = _vdot(g_next, z[0])
+    ok = jnp.isfinite(h)  # Else skip the meta-step and restart the trace.
+    dw, new_meta_state = meta.update(h, meta_state)
+    w = jnp.where(ok, w + dw, w)
+    meta_state = jax.tree.map(lambda a, b: jnp.where(ok, a, b),
+                              new_meta_state, meta_state)
+    z = jax.tree.map(lambda a: jnp.where(ok, a, 0.0), z)
+    return (x, m, v, z, w, meta_state), w / jnp.log(10.0)
+
+  w = jnp.log(jnp.asarray(lr, jnp.float32))
+  ts = jnp.arange(1, steps + 1, dtype=jnp.float32)
+  (x, *_), log10_lr = jax.lax.scan(
+      step, (params, zeros, zeros, (zeros, zeros, zeros), w, meta.init(w)),
+      (ts, keys[:-1], keys[1:]))
+  return problem.loss(x, problem.val), log10_lr
+
+
 def trace(problem, name, key, steps):
   """``log10`` learning rate after every step of arm ``name``."""
   tx = optax.with_extra_args_support(tf.ARMS[name]())
@@ -162,6 +214,8 @@ def main(argv=None) -> None:
   parser.add_argument("--problems", default="")
   parser.add_argument("--signal", action="store_true")
   parser.add_argument("--trace", default="")
+  parser.add_argument("--rtrl", action="store_true",
+                      help="run the exact-trace controller prototype")
   parser.add_argument("--exact", action="store_true",
                       help="with --signal: keep the learner's Jacobian")
   args = parser.parse_args(argv)
@@ -192,6 +246,19 @@ def main(argv=None) -> None:
                 f"neg {row['neg']:.2f} drift {row['drift']:+.3f} "
                 f"train {row['train_loss']:.4f} val "
                 f"{np.mean(row['val']):.4f}", flush=True)
+    if args.rtrl:
+      val, log_lr = jax.jit(jax.vmap(lambda k, p=problem: rtrl_controller(
+          p, k, args.steps)))(keys)
+      log_lr = np.asarray(log_lr)
+      out.append(dict(problem=problem.name, arm="rtrl_prototype",
+                      log10_lr=log_lr[:, ::50].round(3).tolist(),
+                      final=log_lr[:, -1].round(3).tolist(),
+                      val=np.asarray(val).tolist()))
+      print(f"{problem.name:18s} rtrl: val {np.asarray(val).round(4)} "
+            f"mean {np.mean(val):.4f}")
+      for row in log_lr:
+        print("   ", " ".join(f"{v:+.2f}" for v in row[::50]),
+              f"-> {row[-1]:+.2f}", flush=True)
     for name in filter(None, args.trace.split(",")):
       log_lr, val = jax.jit(jax.vmap(
           lambda k, name=name, p=problem: trace(p, name, k, args.steps)))(keys)
@@ -206,7 +273,7 @@ def main(argv=None) -> None:
         print("   ", " ".join(f"{v:+.2f}" for v in log_lr[s, ::50]),
               f"-> {log_lr[s, -1]:+.2f}", flush=True)
   suffix = (("signal_exact" if args.exact else "signal") if args.signal
-            else args.trace.replace(",", "+"))
+            else "rtrl" if args.rtrl else args.trace.replace(",", "+"))
   path = tf._RESULTS / f"tuning_free_trace_{suffix}.jsonl"
   with open(path, "w") as f:
     for row in out:
