@@ -13,7 +13,10 @@ time per step ÷ Adam's (timed side by side, compile excluded)::
 The recommended arm is ``optimistic_heldout`` (``value_fn`` on the next
 training minibatch; see ``HELDOUT``). ``--arms``/``--problems`` select a
 subset, ``--reuse-grid FILE`` takes the grid's rows from an earlier run and
-``--merge FILE`` carries the arms not run from it (development trials).
+``--merge FILE`` carries the arms not run from it (development trials,
+listed in ``bench/results/tuning_free_trials.md``; arms in ``SPLIT`` take
+``value_fn`` on a held-out 10% of the training set).
+``bench/tuning_free_trace.py`` measures the learned rate's signal and path.
 
 Writes ``bench/results/tuning_free.{jsonl,md}`` (or ``tuning_free_ratchet``).
 
@@ -47,14 +50,25 @@ BATCH = 64
 
 
 def recommended(method: bm.MG | bm.BMG | bm.Optimistic, meta_lr=1e-2,
-                lr=1e-2, eps=1e-4, learn_b1=True):
+                lr=1e-2, eps=1e-4, learn_b1=True, meta_optimizer=None,
+                preprocess=None):
   """The README's drop-in: Adam with learned learning rate and β₁."""
   learned = {"learning_rate": bm.positive(lr)}
   if learn_b1:
     learned["b1"] = bm.unit_interval(0.9)
   return bm.meta_learned(
-      optax.adam, learned=learned,
-      method=method, meta_optimizer=optax.adam(meta_lr, eps=eps))
+      optax.adam, learned=learned, method=method, preprocess=preprocess,
+      meta_optimizer=meta_optimizer or optax.adam(meta_lr, eps=eps))
+
+
+def signum(learning_rate, decay=0.99):
+  """Sign of the debiased EMA of meta-gradients (signSGD with momentum)."""
+  return optax.chain(optax.ema(decay, debias=True), optax.scale_by_sign(),
+                     optax.scale(-learning_rate))
+
+
+def _opt(hint_weight=0.9):
+  return bm.Optimistic(bm.MG(K=1), hint_weight=hint_weight)
 
 
 ARMS = {
@@ -93,6 +107,53 @@ ARMS = {
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9), meta_lr=3e-2),
     "opt_ho_lr3e-2": lambda: recommended(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=3e-2),
+    # Follow-up trials (tuning_free_trial8+): next-minibatch value_fn.
+    "ho_mg": lambda: recommended(bm.MG(K=1)),
+    "ho_hint0.5": lambda: recommended(_opt(0.5)),
+    "ho_signum_1e-2": lambda: recommended(_opt(), meta_optimizer=signum(1e-2)),
+    "ho_signum_3e-3": lambda: recommended(_opt(), meta_optimizer=signum(3e-3)),
+    "ho_adam_b99_m3e-2": lambda: recommended(
+        _opt(), meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
+    # Learning only the learning rate (β₁ fixed at Adam's 0.9).
+    "ho_nob1": lambda: recommended(_opt(), learn_b1=False),
+    "ho_nob1_m3e-2": lambda: recommended(_opt(), learn_b1=False,
+                                         meta_lr=3e-2),
+    "ho_nob1_signum_3e-3": lambda: recommended(
+        _opt(), learn_b1=False, meta_optimizer=signum(3e-3)),
+    "ho_nob1_adam_b99_m3e-2": lambda: recommended(
+        _opt(), learn_b1=False,
+        meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
+    # Starting at the top of the grid, lr 3e-2 (next-minibatch value_fn).
+    "ho_mg_lr3e-2": lambda: recommended(bm.MG(K=1), lr=3e-2),
+    "ho_lr3e-2_m2e-2": lambda: recommended(_opt(), lr=3e-2, meta_lr=2e-2),
+    "ho_lr3e-2_b99_m3e-2": lambda: recommended(
+        _opt(), lr=3e-2, meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
+    "ho_lr3e-2_m3e-2": lambda: recommended(_opt(), lr=3e-2, meta_lr=3e-2),
+    "ho_mg_lr3e-2_m2e-2": lambda: recommended(bm.MG(K=1), lr=3e-2,
+                                              meta_lr=2e-2),
+    "ho_nob1_lr3e-2_m2e-2": lambda: recommended(_opt(), lr=3e-2, meta_lr=2e-2,
+                                                learn_b1=False),
+    # Starting at 2e-2.
+    "ho_lr2e-2": lambda: recommended(_opt(), lr=2e-2),
+    "ho_lr2e-2_m2e-2": lambda: recommended(_opt(), lr=2e-2, meta_lr=2e-2),
+    "ho_mg_lr2e-2_m2e-2": lambda: recommended(bm.MG(K=1), lr=2e-2,
+                                              meta_lr=2e-2),
+    # Starting at the grid's geometric middle, sqrt(1e-4 × 3e-2) ≈ 1.7e-3.
+    "ho_lr1.7e-3": lambda: recommended(_opt(), lr=1.7e-3),
+    "ho_lr1.7e-3_m3e-2": lambda: recommended(_opt(), lr=1.7e-3, meta_lr=3e-2),
+    # From 3e-2 with gradient clipping (global norm 1) in every step.
+    "ho_lr3e-2_clip": lambda: recommended(
+        _opt(), lr=3e-2, preprocess=optax.clip_by_global_norm(1.0)),
+    "ho_mg_lr3e-2_m2e-2_clip": lambda: recommended(
+        bm.MG(K=1), lr=3e-2, meta_lr=2e-2,
+        preprocess=optax.clip_by_global_norm(1.0)),
+    # A two-step look-ahead (the second step on value_fn's batch).
+    "ho_k2": lambda: recommended(bm.Optimistic(bm.MG(K=2), hint_weight=0.9)),
+    # value_fn on a held-out split of the training set (SPLIT below).
+    "split_opt": lambda: recommended(_opt()),
+    "split_nob1": lambda: recommended(_opt(), learn_b1=False),
+    "split_adam_b99_m3e-2": lambda: recommended(
+        _opt(), meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
     "prodigy": lambda: optax.contrib.prodigy(),
     "dadapt_adamw": lambda: optax.contrib.dadapt_adamw(),
     "dog": lambda: optax.contrib.dog(),
@@ -105,11 +166,20 @@ ARMS = {
 # one the following step's gradient uses), not on the gradient's own batch.
 HELDOUT = {"optimistic_heldout", "opt_ho", "opt_ho_e8", "opt_ho_e8_lr1e-2",
            "opt_ho_e8_nob1", "opt_ho_m3e-2", "opt_ho_lr3e-2"}
+HELDOUT |= {name for name in ARMS if name.startswith("ho_")}
 
 
-def _batch(problem, key):
+# Arms whose ``value_fn`` is the loss on a minibatch of a held-out split of
+# the training set (its first ``SPLIT_FRACTION``, never trained on; the
+# gradient's minibatches come from the rest).
+SPLIT = {name for name in ARMS if name.startswith("split")}
+SPLIT_FRACTION = 0.1
+
+
+def _batch(problem, key, low=0.0, high=1.0):
+  """A minibatch from the training set's ``[low, high)`` fraction."""
   n = problem.train[0].shape[0]
-  idx = jax.random.randint(key, (BATCH,), 0, n)
+  idx = jax.random.randint(key, (BATCH,), int(low * n), int(high * n))
   return jax.tree.map(lambda a: a[idx], problem.train)
 
 
@@ -126,12 +196,16 @@ def train(problem, tx, key, steps: int, name: str = ""):
   keys = jax.random.split(k_data, steps)  # Step t's gradient batch.
   next_keys = jnp.concatenate([keys[1:], jax.random.split(
       jax.random.fold_in(k_data, steps), 1)])
-  heldout = name in HELDOUT
+  heldout, split = name in HELDOUT, name in SPLIT
 
   def step(carry, ks):
     params, state = carry
-    batch = _batch(problem, ks[0])
-    outer = _batch(problem, ks[1]) if heldout else batch
+    if split:
+      batch = _batch(problem, ks[0], low=SPLIT_FRACTION)
+      outer = _batch(problem, ks[1], high=SPLIT_FRACTION)
+    else:
+      batch = _batch(problem, ks[0])
+      outer = _batch(problem, ks[1]) if heldout else batch
     value_fn = lambda p: problem.loss(p, outer)  # noqa: E731
     value, grads = jax.value_and_grad(lambda p: problem.loss(p, batch))(
         params)
