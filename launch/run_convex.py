@@ -520,6 +520,11 @@ def plot_curves(path: str, curves: dict, config: ConvexConfig) -> str:
       ax.set_xlabel("iterations")
       ax.set_ylabel("f - f*")
   axes[0, -1].legend(fontsize=7)
+  fig.suptitle(
+    f"convex: plain (solid) vs optimistic (dashed, hint {hint}) "
+    "meta-gradient momentum; grey: threshold",
+    fontsize=9,
+  )
   fig.tight_layout()
   out = os.path.join(path, "curves.png")
   fig.savefig(out, dpi=90)

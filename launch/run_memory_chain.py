@@ -206,15 +206,21 @@ def _write(parent: str, summary: dict[str, Any]) -> None:
   with open(os.path.join(parent, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2, sort_keys=True)
   final = np.asarray(summary["final"], np.float64)  # [lengths, seeds]
-  fig, ax = plt.subplots(figsize=(5, 3.5))
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
   lengths = summary["memory_lengths"]
-  ax.errorbar(lengths, final.mean(1), yerr=final.std(1), marker="o",
-              capsize=3, label=summary["variant"])
+  mean = final.mean(1)
+  # Bars: min-max over seeds (no bar with one seed).
+  err = np.stack([mean - final.min(1), final.max(1) - mean])
+  seeds = final.shape[1]
+  ax.errorbar(lengths, mean, yerr=err if seeds > 1 else None, marker="o",
+              capsize=3, label=f"{summary['variant']}: mean of {seeds} "
+              f"seed{'s' if seeds != 1 else ''}"
+              + (", bars min–max over seeds" if seeds > 1 else ""))
   ax.set_xscale("log")
-  ax.set_xlabel("memory length L")
-  ax.set_ylabel("final episodic return")
-  ax.set_ylim(-1.05, 1.05)
-  ax.legend()
+  ax.set(title=f"{EXPERIMENT}: {summary['variant']}, {seeds} seed"
+         f"{'s' if seeds != 1 else ''}", xlabel="memory length L",
+         ylabel="final episodic return", ylim=(-1.05, 1.05))
+  ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(os.path.join(parent, "memory_lengths.png"), dpi=100)
   plt.close(fig)

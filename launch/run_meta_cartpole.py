@@ -183,15 +183,21 @@ def _plot(path: str, by_trial: dict[str, Any], label: str) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  fig, ax = plt.subplots(figsize=(5, 3.5))
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  seeds = 0
   for n, r in by_trial.items():
-    per_seed = np.asarray(r["per_seed"])
+    per_seed = np.asarray(r["per_seed"])  # [S, n]
+    seeds = per_seed.shape[0]
     trials = np.arange(1, per_seed.shape[1] + 1)
-    ax.errorbar(trials, per_seed.mean(0), yerr=per_seed.std(0), marker=".",
-                capsize=2, label=f"{label}, {n} trials")
-  ax.set_xlabel("trial within the episode")
-  ax.set_ylabel("mean trial return")
-  ax.legend()
+    mean = per_seed.mean(0)
+    err = np.stack([mean - per_seed.min(0), per_seed.max(0) - mean])
+    ax.errorbar(trials, mean, yerr=err if seeds > 1 else None, marker=".",
+                capsize=2, label=f"{n} trials per episode: mean of {seeds} "
+                "seeds" + (", bars min–max" if seeds > 1 else ""))
+  ax.set(title=f"{EXPERIMENT}: {label}, {seeds} seed"
+         f"{'s' if seeds != 1 else ''}, return by trial",
+         xlabel="trial within the episode", ylabel="mean trial return")
+  ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(os.path.join(path, "trial_returns.png"), dpi=100)
   plt.close(fig)
