@@ -75,6 +75,7 @@ EXPERIMENT = "two_colors"
 METHODS: tuple[str, ...] = ("fixed", "mg", "bmg")
 CONTEXTS: tuple[str, ...] = ("none", "reward", "rich")
 _KW = dict(allow_override=True)
+flags.adopt_module_key_flags(common_flags)  # --help lists the shared flags.
 _PAPER_SWAP_PERIOD = 100_000  # The registered "TwoColors" task's period.
 _LOG_ENV_STEPS = 5_000  # Default log interval, environment steps.
 _CHECKPOINT_ENV_STEPS = 200_000  # Default checkpoint interval.
@@ -152,7 +153,6 @@ HIDDEN = flags.DEFINE_integer(
     "context_hidden", 64, "Width of the 2-layer context MLP.", **_KW)
 VARIANT = flags.DEFINE_string(
     "variant", "", "Label of the run (default <method>-<context>).", **_KW)
-flags.adopt_module_key_flags(common_flags)  # --help lists the shared flags.
 
 
 def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
