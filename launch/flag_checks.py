@@ -82,8 +82,8 @@ def one_of(name: str, valid: Sequence[str]) -> None:
       return all(v in valid for v in value)
     return value in valid
 
-  check(name, ok, f"must be one of {valid}" if not isinstance(
-      flags.FLAGS[name].value, list) else f"each item must be one of {valid}")
+  is_list = isinstance(flags.FLAGS[name].value, list)
+  check(name, ok, f"{'each item ' if is_list else ''}must be one of {valid}")
 
 
 def numbers_in(name: str, predicate: Callable[[float], bool], must: str, *,
@@ -133,8 +133,8 @@ def refuse_unless(names: Sequence[str], *, flag: str,
 
   For flags the other choices of ``--flag`` ignore (``--entropy_weight``
   with a meta-learned weight): absl reports, e.g., ``flags method=mg,
-  entropy_weight=-1.0: --entropy_weight is used only with --method=fixed;
-  <why>``.
+  entropy_weight=0.2: --entropy_weight is used only with --method=fixed,
+  so it would be ignored with --method=mg; <why>``.
 
   Args:
     names: the flags that only some choices use.
