@@ -36,7 +36,8 @@ __all__ = ["Reporting", "env_placement", "machine", "make_loop_spec",
            "placement", "print_outputs", "run_experiment", "seed_placement",
            "summarize"]
 
-#: The files every actor-critic run directory ends with.
+#: The files an actor-critic run directory ends with (``hyperparams.png``
+#: only when something is meta-learned).
 RUN_FILES = ("returns.png", "hyperparams.png", "metrics.csv", "summary.json")
 
 _FINAL_FRACTION = 0.1  # "Final" return: the last 10% of log rows.
@@ -236,7 +237,9 @@ def print_outputs(summary: Mapping[str, Any], *, headline: str,
   Args:
     summary: the summary of :func:`run_experiment` (its ``run_dir``).
     headline: the result line printed first.
-    files: file names inside the run directory to list.
+    files: file names inside the run directory to list; those that do not
+      exist (``hyperparams.png`` of a run that learns nothing) are left
+      out.
   """
   if jax.process_index() != 0:
     return
@@ -245,4 +248,6 @@ def print_outputs(summary: Mapping[str, Any], *, headline: str,
   print(f"run directory: {run_dir} (metrics also as metrics.jsonl and "
         "TensorBoard events in tb/)")
   for name in files:
-    print(f"  {os.path.join(run_dir, name)}")
+    path = os.path.join(run_dir, name)
+    if os.path.exists(path):
+      print(f"  {path}")

@@ -1,20 +1,34 @@
-"""Flags shared by every launcher: run directory, seeds, logging, resume.
+"""Flags shared by every launcher, and the launchers' flag validation.
 
 Each launcher imports this module and calls :func:`run_settings` inside its
 ``build_config()``; the flags are read there, never at import time. The
 multi-host flags call ``jax.distributed.initialize`` only when given.
+
+**Help.** absl's ``--help`` lists the flags keyed to the main module only, so
+each launcher adopts the shared flags it honours
+(``flags.adopt_module_key_flags(common_flags)``, or
+``flags.declare_key_flag`` one by one) right after its own definitions.
+
+**Validation.** Each launcher's ``register_validators()`` (called by its
+``__main__`` block before ``app.run(main)``) registers
+:func:`register_shared_validators` and its own checks, built with
+:mod:`launch.flag_checks`, so that a bad value fails while absl parses the
+command line, before any compute, as one ``FATAL Flags parsing error`` line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from absl import flags, logging
 
+from launch import flag_checks
 from launch.loop import RunSettings
 
-__all__ = ["default_intervals", "initialize_distributed", "quiet_logging",
-           "run_settings"]
+__all__ = ["MULTI_HOST", "SHARED", "default_intervals",
+           "initialize_distributed", "quiet_logging",
+           "register_shared_validators", "run_settings"]
 
 # Launchers are imported side by side by the tests: allow_override lets two
 # of them define the same flag name without absl's DuplicateFlagError.
@@ -45,6 +59,16 @@ NUM_PROCESSES = flags.DEFINE_integer(
     "num_processes", 1, "Multi-host: number of processes.", **_KW)
 PROCESS_ID = flags.DEFINE_integer(
     "process_id", 0, "Multi-host: this process's index.", **_KW)
+
+
+#: Every shared flag, in --help order.
+SHARED: tuple[str, ...] = (
+    "run_dir", "seed", "num_seeds", "log_every", "checkpoint_every",
+    "resume", "progress", "data_parallel", "coordinator_address",
+    "num_processes", "process_id")
+#: The shared flags that place a run on several devices or processes.
+MULTI_HOST: tuple[str, ...] = ("data_parallel", "coordinator_address",
+                               "num_processes", "process_id")
 
 
 def run_settings() -> RunSettings:
@@ -121,3 +145,24 @@ def apply_defaults(defaults: dict[str, object]) -> None:
   flags given on the command line or set explicitly keep their values."""
   for name, default in defaults.items():
     flags.FLAGS.set_default(name, default)
+
+
+def register_shared_validators(*, ignored: Sequence[str] = (),
+                               why: str = "") -> None:
+  """The shared flags' validators.
+
+  Args:
+    ignored: flags the launcher does not read (e.g. the multi-host flags of
+      a launcher without sharding), refused when given.
+    why: the reason, shown with a refused flag.
+  """
+  flag_checks.at_least(1, "num_seeds", "log_every", "num_processes")
+  flag_checks.at_least(0, "checkpoint_every", "process_id")
+  flag_checks.rule(["resume", "run_dir"], lambda v: (
+      "--resume needs the --run_dir of the run to resume."
+      if v["resume"] and not v["run_dir"] else None))
+  flag_checks.rule(["process_id", "num_processes"], lambda v: (
+      f"--process_id must be < --num_processes ({v['num_processes']})."
+      if v["process_id"] >= v["num_processes"] else None))
+  for name in ignored:
+    flag_checks.refuse(name, why)

@@ -7,10 +7,13 @@ pools the seeds of all run directories of a variant, and writes per
 experiment: the expected direction from the papers (validation cases V1-V5
 of our reference notes), a table of final and lifetime returns (mean ± 95%
 Student-t confidence interval over seeds, seed count, environment steps,
-wall time, machine), the plots (copied small into ``results/<experiment>/``
-and linked) and, verbatim, the owners' notes ``results/notes/<experiment>.md``
-when present. The convex experiment (V2) has no seeds: its table of
-iteration counts is rendered instead.
+wall time, machine), one comparison figure of all variants
+(``results/<experiment>/comparison.png``: lifetime return bars with 95%
+confidence intervals, one panel per task; :func:`comparison_figure`), the
+runs' plots (copied small into ``results/<experiment>/`` and linked) and,
+verbatim, the owners' notes ``results/notes/<experiment>.md`` when present.
+The convex experiment (V2) has no seeds: its table of iteration counts is
+rendered instead, and its figure shows the speedup of each setting.
 
 Command::
 
@@ -42,8 +45,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import stats
 
-__all__ = ["EXPECTED", "Run", "group_runs", "load_runs", "main", "render",
-           "t_interval", "variant_stats", "write_results"]
+__all__ = ["EXPECTED", "Run", "comparison_figure", "group_runs",
+           "load_runs", "main", "render", "t_interval", "variant_stats",
+           "write_results"]
 
 #: Expected direction per experiment, from the papers (algorithms.md §7).
 EXPECTED: dict[str, str] = {
@@ -289,10 +293,133 @@ def _convex_table(runs: Sequence[Run]) -> list[str]:
   return lines
 
 
+def _wrap(label: str, width: int = 42) -> str:
+  """Breaks a long variant label after ``_`` / ``-`` to lines of about
+  ``width`` characters (labels have no spaces)."""
+  lines, line = [], ""
+  for part in re.split(r"(?<=[_\- ])", label):
+    if line and len(line) + len(part) > width:
+      lines.append(line)
+      line = ""
+    line += part
+  return "\n".join([*lines, line])
+
+
+def _panels(variants: Mapping[str, list[Run]]) -> dict[str, list[str]]:
+  """Variants by task (natural order), each ranked by lifetime return, as
+  in the table."""
+  by_task: dict[str, list[str]] = {}
+  for v, runs in variants.items():
+    task = " / ".join(sorted({r.task for r in runs}))
+    by_task.setdefault(task, []).append(v)
+  return dict(sorted(by_task.items(), key=lambda kv: _natural(kv[0])))
+
+
+def comparison_figure(experiment: str, variants: Mapping[str, list[Run]]):
+  """One figure comparing every variant of an experiment.
+
+  Horizontal bars: the lifetime return, mean over the pooled seeds;
+  whiskers: its 95% Student-t confidence interval (:func:`t_interval`; none
+  with one seed). One panel per task (returns of different tasks do not
+  compare), variants ranked as in the table. The convex experiment (no
+  seeds) shows instead the speedup (plain ÷ optimistic iterations) of each
+  setting against its pass lines.
+
+  Returns:
+    A ``matplotlib.figure.Figure`` (not registered with pyplot), or
+    ``None`` when no variant has a finite value.
+  """
+  runs = [r for rs in variants.values() for r in rs]
+  if runs and all("table" in r.summary for r in runs):
+    return _convex_figure(experiment, runs)
+  from matplotlib.figure import Figure
+
+  summaries = {v: variant_stats(rs) for v, rs in variants.items()}
+  if not any(math.isfinite(s["lifetime"][0]) for s in summaries.values()):
+    return None
+  panels = _panels(variants)
+  for names in panels.values():
+    names.sort(key=lambda v: -np.nan_to_num(summaries[v]["lifetime"][0],
+                                            nan=-np.inf))
+  labels = {v: _wrap(f"{v} (n={summaries[v]['lifetime'][2]})")
+            for v in variants}
+  heights = [sum(labels[v].count("\n") + 1 for v in names) + 1.5
+             for names in panels.values()]
+  fig = Figure(figsize=(8.5, 1.0 + 0.3 * sum(heights)), layout="constrained")
+  axes = fig.subplots(len(panels), 1, squeeze=False,
+                      gridspec_kw={"height_ratios": heights})[:, 0]
+  key = next(iter(summaries.values()))["return_key"]
+  for ax, (task, names) in zip(axes, panels.items(), strict=True):
+    y = np.arange(len(names))
+    mean = np.array([summaries[v]["lifetime"][0] for v in names])
+    half = np.array([summaries[v]["lifetime"][1] for v in names])
+    ax.barh(y, np.nan_to_num(mean), color="C0", alpha=0.8,
+            label="mean over seeds")
+    finite = np.isfinite(half)  # One seed: no interval.
+    if finite.any():
+      ax.errorbar(mean[finite], y[finite], xerr=half[finite], fmt="none",
+                  ecolor="black", capsize=3, label="95% CI (Student t)")
+    ax.set_yticks(y, [labels[v] for v in names], fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0.0, color="grey", linewidth=0.6)
+    ax.set_title(task or experiment, fontsize=9)
+    ax.set_xlabel(f"lifetime {key}")
+    ax.legend(fontsize=7, loc="best")
+  fig.suptitle(f"{experiment}: lifetime {key} by variant (mean over seeds, "
+               "95% CI)", fontsize=10)
+  return fig
+
+
+def _convex_figure(experiment: str, runs: Sequence[Run]):
+  from matplotlib.figure import Figure
+
+  rows = [r for run in runs for r in run.summary["table"]]
+  if not rows:
+    return None
+  labels = [f"{r['problem']} β={r['beta_scale']:g} μ={r['mu']:g} "
+            f"h={r['hint']}" for r in rows]
+  speedup = np.array([r["speedup"] for r in rows], np.float64)
+  passed = [bool(r["passed"]) for r in rows]
+  fig = Figure(figsize=(7.0, 1.5 + 0.3 * len(rows)))
+  ax = fig.subplots()
+  y = np.arange(len(rows))
+  for ok, color, label in ((True, "C0", "passes"), (False, "C3", "fails")):
+    mask = np.array(passed) == ok
+    if mask.any():
+      ax.barh(y[mask], speedup[mask], color=color, alpha=0.8, label=label)
+  ax.axvline(1 / 1.05, color="grey", linestyle=":",
+             label="5% slower (the floor)")
+  ax.axvline(1.3, color="grey", linestyle="--",
+             label="1.3× (required for μ ≥ 0.97)")
+  ax.set_yticks(y, labels, fontsize=7)
+  ax.invert_yaxis()
+  ax.set_xlabel("speedup: plain ÷ optimistic iterations to threshold")
+  ax.set_title(f"{experiment}: optimistic vs plain meta-gradients",
+               fontsize=10)
+  ax.legend(fontsize=7, loc="best")
+  fig.tight_layout()
+  return fig
+
+
+def _write_comparison(experiment: str, variants: Mapping[str, list[Run]],
+                      results_dir: pathlib.Path,
+                      out_dir: pathlib.Path) -> str | None:
+  """Saves :func:`comparison_figure`; returns its link relative to
+  ``out_dir`` (``None`` without a figure)."""
+  fig = comparison_figure(experiment, variants)
+  if fig is None:
+    return None
+  target = results_dir / experiment / "comparison.png"
+  target.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(target, dpi=90, bbox_inches="tight")
+  return os.path.relpath(target, out_dir)
+
+
 def render(groups: Mapping[str, Mapping[str, list[Run]]], *,
            out_dir: str | os.PathLike, results_dir: str | os.PathLike,
            command: str = "python -m launch.results") -> str:
-  """The markdown of RESULTS.md (copies plots as a side effect).
+  """The markdown of RESULTS.md (copies plots and writes each experiment's
+  comparison figure as side effects).
 
   Args:
     groups: :func:`group_runs` output.
@@ -314,6 +441,9 @@ def render(groups: Mapping[str, Mapping[str, list[Run]]], *,
     else:
       lines += _seed_table(variants)
     lines.append("")
+    link = _write_comparison(experiment, variants, results_dir, out_dir)
+    if link is not None:
+      lines += [f"![{experiment}: all variants compared]({link})", ""]
     for variant, vruns in variants.items():
       for link in _copy_plots(experiment, variant, vruns, results_dir,
                               out_dir):

@@ -46,7 +46,7 @@ from typing import Any
 from absl import app, flags
 
 from agents.actor_critic.config import ActorCriticConfig
-from launch import common_flags
+from launch import common_flags, flag_checks
 from launch.actor_critic import Reporting, print_outputs, run_experiment
 from launch.loop import RunSettings
 
@@ -83,6 +83,7 @@ VARIANT = flags.DEFINE_string(
 OUTER_ENTROPY = flags.DEFINE_float(
     "outer_entropy_weight", 0.0, "MG: entropy weight of the outer "
     "objective.", **_KW)
+flags.adopt_module_key_flags(common_flags)  # --help lists the shared flags.
 
 #: Arm switch period of the registered SwitchingBandit (per environment).
 SWITCH_PERIOD = 2_000
@@ -210,6 +211,36 @@ def run(*, config: BanditConfig) -> dict[str, Any]:
       extra={"variant": config.variant, "switch_period": SWITCH_PERIOD})
 
 
+def register_validators() -> None:
+  """Flag checks run by absl when it parses the command line (before any
+  compute; see :mod:`launch.flag_checks`)."""
+  common_flags.register_shared_validators()
+  flag_checks.one_of("method", METHODS)
+  flag_checks.one_of("context", CONTEXTS)
+  # Flags the chosen method or context ignores first: their message says why.
+  flag_checks.refuse_unless(
+      ["meta_learning_rate", "K", "outer_entropy_weight"], flag="method",
+      values=("mg", "bmg"), why="a fixed entropy weight is not "
+      "meta-learned.")
+  flag_checks.refuse_unless(["L"], flag="method", values=("bmg",),
+                            why="only BMG has a target.")
+  flag_checks.refuse_unless(["context_history"], flag="context",
+                            values=("reward", "rich"),
+                            why="there is no context.")
+  flag_checks.at_least(1, "steps", "num_envs", "unroll_length", "width",
+                       "K", "L", "context_history")
+  flag_checks.greater_than(0, "learning_rate", "meta_learning_rate")
+  flag_checks.at_least(0, "entropy_weight", "outer_entropy_weight")
+  flag_checks.rule(["method", "context"], lambda v: (
+      "a fixed entropy weight has no context: use --context=none with "
+      "--method=fixed, or --method=mg / bmg."
+      if v["method"] == "fixed" and v["context"] != "none" else None))
+  flag_checks.rule(["method", "entropy_weight"], lambda v: (
+      "a meta-learned entropy weight starts in (0, 1) (a sigmoid)."
+      if v["method"] != "fixed" and not 0 < v["entropy_weight"] < 1
+      else None))
+
+
 def main(argv):
   """Runs V5 from the flags and prints where the results are."""
   if len(argv) > 1:
@@ -227,4 +258,5 @@ _OWN_DEFAULTS = common_flags.snapshot_defaults(globals())
 
 
 if __name__ == "__main__":
+  register_validators()
   app.run(main)

@@ -37,6 +37,7 @@ import optax
 from absl import app, flags
 
 import bootstrap_meta as bm
+from launch import flag_checks
 
 # Launchers are imported side by side by the tests; flag names that another
 # launcher also defines (--seed, --steps, --method, ...) must not raise absl's
@@ -414,5 +415,55 @@ def main(argv):
     raise SystemExit("meta-learned run diverged")
 
 
+def register_validators() -> None:
+  """Flag checks run by absl when it parses the command line (before any
+  compute; see :mod:`launch.flag_checks`)."""
+  flag_checks.at_least(
+    1, "steps", "log_every", "batch_size", "hidden", "num_train", "K", "L"
+  )
+  flag_checks.greater_than(
+    0, "learning_rate", "weight_decay", "target_learning_rate"
+  )
+  flag_checks.at_least(
+    0, "meta_learning_rate", "hint_weight", "max_learning_rate"
+  )
+  flag_checks.within("b1", 0, 1, closed="()")
+  flag_checks.rule(
+    ["steps", "log_every"],
+    lambda v: "--log_every must divide --steps."
+    if v["steps"] % v["log_every"]
+    else None,
+  )
+  flag_checks.rule(
+    ["max_learning_rate", "learning_rate"],
+    lambda v: "--max_learning_rate must be 0 (none) or exceed "
+    "--learning_rate."
+    if 0 < v["max_learning_rate"] <= v["learning_rate"]
+    else None,
+  )
+  flag_checks.refuse_unless(
+    ["L", "target_learning_rate"],
+    flag="method",
+    values=("bmg",),
+    why="only BMG has a target.",
+  )
+  flag_checks.refuse_unless(
+    ["hint_weight"],
+    flag="method",
+    values=("optimistic",),
+    why="only the optimistic method has a hint.",
+  )
+  flag_checks.refuse_unless(
+    ["b1"], flag="second", values=("b1",), why="AdamW keeps its default b1."
+  )
+  flag_checks.refuse_unless(
+    ["weight_decay"],
+    flag="second",
+    values=("weight_decay",),
+    why="Adam has no weight decay.",
+  )
+
+
 if __name__ == "__main__":
+  register_validators()
   app.run(main)

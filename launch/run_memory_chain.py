@@ -58,14 +58,14 @@ from absl import app, flags
 
 import tasks
 from agents.actor_critic.config import ActorCriticConfig
-from launch import common_flags, run_popgym
+from launch import common_flags, flag_checks, run_popgym
 from launch.actor_critic import Reporting, run_experiment
 from launch.loop import RunSettings
 from launch.rundir import default_run_dir
 from tasks.memory_chain import MemoryChain
 
-__all__ = ["MemoryChainConfig", "auto_unroll", "build_config", "run",
-           "task_name"]
+__all__ = ["MemoryChainConfig", "auto_unroll", "build_config",
+           "register_validators", "run", "task_name"]
 
 EXPERIMENT = "memory_chain"
 _KW = dict(allow_override=True)
@@ -76,6 +76,12 @@ _FLAGS = run_popgym.define_agent_flags(
 MEMORY_LENGTHS = flags.DEFINE_list(
     "memory_lengths", ["5", "10", "20", "50"],
     "Memory lengths L to sweep (one run each).", **_KW)
+# --help lists the agent flags (defined by run_popgym.define_agent_flags)
+# and the shared flags.
+for _holder in _FLAGS.values():
+  flags.declare_key_flag(_holder)
+del _holder
+flags.adopt_module_key_flags(common_flags)
 
 
 def task_name(memory_length: int) -> str:
@@ -200,15 +206,21 @@ def _write(parent: str, summary: dict[str, Any]) -> None:
   with open(os.path.join(parent, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2, sort_keys=True)
   final = np.asarray(summary["final"], np.float64)  # [lengths, seeds]
-  fig, ax = plt.subplots(figsize=(5, 3.5))
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
   lengths = summary["memory_lengths"]
-  ax.errorbar(lengths, final.mean(1), yerr=final.std(1), marker="o",
-              capsize=3, label=summary["variant"])
+  mean = final.mean(1)
+  # Bars: min-max over seeds (no bar with one seed).
+  err = np.stack([mean - final.min(1), final.max(1) - mean])
+  seeds = final.shape[1]
+  ax.errorbar(lengths, mean, yerr=err if seeds > 1 else None, marker="o",
+              capsize=3, label=f"{summary['variant']}: mean of {seeds} "
+              f"seed{'s' if seeds != 1 else ''}"
+              + (", bars min–max over seeds" if seeds > 1 else ""))
   ax.set_xscale("log")
-  ax.set_xlabel("memory length L")
-  ax.set_ylabel("final episodic return")
-  ax.set_ylim(-1.05, 1.05)
-  ax.legend()
+  ax.set(title=f"{EXPERIMENT}: {summary['variant']}, {seeds} seed"
+         f"{'s' if seeds != 1 else ''}", xlabel="memory length L",
+         ylabel="final episodic return", ylim=(-1.05, 1.05))
+  ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(os.path.join(parent, "memory_lengths.png"), dpi=100)
   plt.close(fig)
@@ -233,5 +245,18 @@ def main(argv):
 _OWN_DEFAULTS = common_flags.snapshot_defaults(globals())
 
 
+def register_validators() -> None:
+  """Flag checks run by absl when it parses the command line (before any
+  compute; see :mod:`launch.flag_checks`)."""
+  common_flags.register_shared_validators(
+      ignored=("task",), why="run_memory_chain trains the task "
+      "MemoryChain-L<n> of each --memory_lengths.")
+  run_popgym.register_agent_validators(min_unroll_length=0,
+                                       task_flag=False)
+  flag_checks.numbers_in("memory_lengths", lambda n: n >= 1,
+                         "integers >= 1", kind=int, distinct=True)
+
+
 if __name__ == "__main__":
+  register_validators()
   app.run(main)

@@ -53,7 +53,7 @@ from absl import app, flags
 from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.evaluation import returns_by_trial
 from agents.actor_critic.training import make_agent
-from launch import common_flags, run_popgym
+from launch import common_flags, flag_checks, run_popgym
 from launch.actor_critic import (
     RUN_FILES,
     Reporting,
@@ -65,7 +65,7 @@ from launch.loop import RunSettings
 from launch.rundir import RunDir
 
 __all__ = ["META_TASKS", "MetaCartPoleConfig", "build_config",
-           "evaluate_run", "run"]
+           "evaluate_run", "register_validators", "run"]
 
 EXPERIMENT = "meta_cartpole"
 #: Registered meta-CartPole tasks (full state, position only, noisy).
@@ -82,6 +82,12 @@ EVAL_TRIALS = flags.DEFINE_list(
     "eval_trials", ["16", "32"], "Trials per evaluation episode.", **_KW)
 EVAL_EPISODES = flags.DEFINE_integer(
     "eval_episodes", 64, "Evaluation episodes per seed.", **_KW)
+# --help lists the agent flags (defined by run_popgym.define_agent_flags)
+# and the shared flags.
+for _holder in _FLAGS.values():
+  flags.declare_key_flag(_holder)
+del _holder
+flags.adopt_module_key_flags(common_flags)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -177,15 +183,21 @@ def _plot(path: str, by_trial: dict[str, Any], label: str) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  fig, ax = plt.subplots(figsize=(5, 3.5))
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  seeds = 0
   for n, r in by_trial.items():
-    per_seed = np.asarray(r["per_seed"])
+    per_seed = np.asarray(r["per_seed"])  # [S, n]
+    seeds = per_seed.shape[0]
     trials = np.arange(1, per_seed.shape[1] + 1)
-    ax.errorbar(trials, per_seed.mean(0), yerr=per_seed.std(0), marker=".",
-                capsize=2, label=f"{label}, {n} trials")
-  ax.set_xlabel("trial within the episode")
-  ax.set_ylabel("mean trial return")
-  ax.legend()
+    mean = per_seed.mean(0)
+    err = np.stack([mean - per_seed.min(0), per_seed.max(0) - mean])
+    ax.errorbar(trials, mean, yerr=err if seeds > 1 else None, marker=".",
+                capsize=2, label=f"{n} trials per episode: mean of {seeds} "
+                "seeds" + (", bars min–max" if seeds > 1 else ""))
+  ax.set(title=f"{EXPERIMENT}: {label}, {seeds} seed"
+         f"{'s' if seeds != 1 else ''}, return by trial",
+         xlabel="trial within the episode", ylabel="mean trial return")
+  ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(os.path.join(path, "trial_returns.png"), dpi=100)
   plt.close(fig)
@@ -228,5 +240,17 @@ def main(argv):
 _OWN_DEFAULTS = common_flags.snapshot_defaults(globals())
 
 
+def register_validators() -> None:
+  """Flag checks run by absl when it parses the command line (before any
+  compute; see :mod:`launch.flag_checks`)."""
+  common_flags.register_shared_validators()
+  run_popgym.register_agent_validators()
+  flag_checks.one_of("task", META_TASKS)
+  flag_checks.numbers_in("eval_trials", lambda n: n >= 1, "integers >= 1",
+                         kind=int)
+  flag_checks.at_least(1, "eval_episodes")
+
+
 if __name__ == "__main__":
+  register_validators()
   app.run(main)

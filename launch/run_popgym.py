@@ -67,13 +67,13 @@ from absl import app, flags
 import tasks
 from agents.actor_critic.config import LEARNABLE, METHODS, ActorCriticConfig
 from agents.cores import CORE_NAMES
-from launch import common_flags
+from launch import common_flags, flag_checks
 from launch.actor_critic import Reporting, print_outputs, run_experiment
 from launch.loop import RunSettings
 
 __all__ = ["LEARNING_SIZE", "PopgymConfig", "agent_config", "build_config",
            "check_task", "define_agent_flags", "num_updates_for",
-           "run"]
+           "register_agent_validators", "register_validators", "run"]
 
 EXPERIMENT = "popgym"
 _KW = dict(allow_override=True)
@@ -123,9 +123,75 @@ def define_agent_flags(**defaults: Any) -> dict[str, flags.FlagHolder]:
   return f
 
 
+def register_agent_validators(*, min_unroll_length: int = 1,
+                              task_flag: bool = True) -> None:
+  """absl validators of :func:`define_agent_flags`' flags (see
+  :mod:`launch.flag_checks`; a launcher's ``register_validators()`` calls
+  it when the launcher runs as a program).
+
+  Args:
+    min_unroll_length: the smallest ``--unroll_length`` (0 where it means
+      automatic).
+    task_flag: the launcher reads ``--task`` (then an unknown task, or BMG
+      on continuous actions, is refused).
+  """
+  flag_checks.one_of("core", CORE_NAMES)
+  flag_checks.one_of("method", METHODS)
+  flag_checks.one_of("learned", LEARNABLE)
+  # Flags the chosen method ignores first: their message says why.
+  flag_checks.refuse_unless(["K"], flag="method", values=("mg", "bmg"),
+                            why="--method=none learns nothing.")
+  flag_checks.refuse_unless(["L"], flag="method", values=("bmg",),
+                            why="only BMG has a target.")
+  flag_checks.at_least(1, "steps", "num_envs", "width", "num_layers", "K",
+                       "L")
+  flag_checks.at_least(min_unroll_length, "unroll_length")
+  flag_checks.greater_than(0, "learning_rate", "dt_min", "dt_max")
+  flag_checks.within("discount", 0, 1)
+  flag_checks.within("lambda_", 0, 1)
+  flag_checks.at_least(0, "entropy_weight")
+  flag_checks.rule(["dt_min", "dt_max"], lambda v: (
+      "--dt_min must not exceed --dt_max." if v["dt_min"] > v["dt_max"]
+      else None))
+  flag_checks.rule(["method", "learned"], _learned_error)
+  flag_checks.rule(["learned", "discount", "lambda_", "entropy_weight"],
+                   _start_error)
+  if task_flag:
+    flag_checks.rule(["task", "method"], _task_error)
+
+
+def _learned_error(v: Mapping[str, Any]) -> str | None:
+  if v["method"] == "none" and v["learned"]:
+    return (f"--method=none learns nothing: use --method=mg or bmg to "
+            f"meta-learn {','.join(v['learned'])}.")
+  if v["method"] != "none" and not v["learned"]:
+    return (f"--method={v['method']} needs --learned, from {LEARNABLE}.")
+  if len(set(v["learned"])) != len(v["learned"]):
+    return "--learned names a hyperparameter twice."
+  return None
+
+
+def _start_error(v: Mapping[str, Any]) -> str | None:
+  for name in ("lambda_", "entropy_weight"):
+    if name in v["learned"] and not 0 < v[name] < 1:
+      return f"a learned --{name} starts in (0, 1) (a sigmoid)."
+  if "discount" in v["learned"] and not 0.9 < v["discount"] < 1:
+    return "a learned --discount starts in (0.9, 1) (an affine sigmoid)."
+  return None
+
+
+def _task_error(v: Mapping[str, Any]) -> str | None:
+  try:
+    check_task(v["task"], v["method"])
+  except ValueError as e:
+    return str(e)
+  return None
+
+
 _FLAGS = define_agent_flags()
 TASK = flags.DEFINE_string("task", "RepeatPreviousMedium",
                            "Registered task (tasks.registered()).", **_KW)
+flags.adopt_module_key_flags(common_flags)  # --help lists the shared flags.
 
 #: The size of the reported RepeatPreviousEasy run (the slow test uses it).
 LEARNING_SIZE = ActorCriticConfig(
@@ -224,5 +290,13 @@ def main(argv):
 _OWN_DEFAULTS = common_flags.snapshot_defaults(globals())
 
 
+def register_validators() -> None:
+  """Flag checks run by absl when it parses the command line (before any
+  compute; see :mod:`launch.flag_checks`)."""
+  common_flags.register_shared_validators()
+  register_agent_validators()
+
+
 if __name__ == "__main__":
+  register_validators()
   app.run(main)

@@ -59,7 +59,7 @@ from absl import app, flags
 import tasks
 from agents.q_lambda.config import CONTEXTS, METHODS, QLambdaConfig
 from agents.q_lambda.training import init_state, iteration, make_agent
-from launch import common_flags, plots
+from launch import common_flags, flag_checks, plots
 from launch.actor_critic import machine, print_outputs, summarize
 from launch.loop import LoopSpec, RunSettings, run_loop
 from launch.rundir import RunDir, config_to_json, default_run_dir
@@ -68,7 +68,7 @@ from tasks.two_colors import TwoColors
 
 __all__ = ["EXPERIMENT", "QLambdaRunConfig", "TASKS", "build_config",
            "epsilon_around_swaps", "main", "make_config", "make_loop_spec",
-           "run", "task_name"]
+           "register_validators", "run", "task_name"]
 
 EXPERIMENT = "q_lambda"
 TASKS: tuple[str, ...] = ("TwoColors", "SwitchingMDP")
@@ -114,6 +114,12 @@ HIDDEN = flags.DEFINE_integer(
     "context_hidden", 128, "Width of the 2-layer context MLP.", **_KW)
 VARIANT = flags.DEFINE_string(
     "variant", "", "Label of the run (default <method>-<context>).", **_KW)
+# --help lists the shared flags this launcher honours (it has no sharded
+# placement: the multi-device and multi-host flags are refused).
+for _name in common_flags.SHARED:
+  if _name not in common_flags.MULTI_HOST:
+    flags.declare_key_flag(_name)
+del _name
 
 
 def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
@@ -326,9 +332,47 @@ def main(argv):
       f"in {summary['wall_s']:.0f} s ({summary['steps_per_s']:.0f} steps/s)"))
 
 
+def register_validators() -> None:
+  """Flag checks run by absl when it parses the command line (before any
+  compute; see :mod:`launch.flag_checks`)."""
+  common_flags.register_shared_validators(
+      ignored=common_flags.MULTI_HOST,
+      why="run_q_lambda trains on one device (no sharded placement); run "
+      "several seeds with --num_seeds.")
+  flag_checks.one_of("task", TASKS)
+  flag_checks.one_of("method", METHODS)
+  flag_checks.one_of("context", CONTEXTS)
+  # Flags the chosen method, context or task ignores first: their message
+  # says why.
+  flag_checks.refuse_unless(
+      ["L", "meta_learning_rate", "meta_grad_clip"], flag="method",
+      values=("bmg",), why="a fixed ε is not meta-learned.")
+  flag_checks.refuse_unless(
+      ["context_history", "context_hidden"], flag="context",
+      values=("reward", "rich"), why="there is no context.")
+  flag_checks.refuse_unless(["num_mdps"], flag="task",
+                            values=("SwitchingMDP",),
+                            why="Two-Colors is one grid world.")
+  flag_checks.at_least(1, "steps", "swap_period", "num_mdps", "num_envs",
+                       "unroll_length", "width", "L", "context_history",
+                       "context_hidden")
+  flag_checks.greater_than(0, "learning_rate", "meta_learning_rate")
+  flag_checks.at_least(0, "meta_grad_clip")
+  flag_checks.rule(["method", "context"], lambda v: (
+      "--method=fixed has no meta-parameters, so no context: use "
+      "--context=none, or --method=bmg."
+      if v["method"] == "fixed" and v["context"] != "none" else None))
+  flag_checks.rule(["method", "epsilon"], lambda v: (
+      "a fixed ε must be in [0, 1]." if v["method"] == "fixed"
+      and not 0 <= v["epsilon"] <= 1 else
+      "a meta-learned ε starts in (0, 1) (a sigmoid)."
+      if v["method"] != "fixed" and not 0 < v["epsilon"] < 1 else None))
+
+
 # This launcher's flag defaults (see common_flags.snapshot_defaults).
 _OWN_DEFAULTS = common_flags.snapshot_defaults(globals())
 
 
 if __name__ == "__main__":
+  register_validators()
   app.run(main)

@@ -62,18 +62,20 @@ from agents.actor_critic.config import (
   ActorCriticConfig,
 )
 from agents.cores import CORE_NAMES
-from launch import common_flags
+from launch import common_flags, flag_checks
 from launch.actor_critic import Reporting, print_outputs, run_experiment
 from launch.loop import RunSettings
 from tasks.two_colors import TwoColors
 
 __all__ = ["CONTEXTS", "EXPERIMENT", "METHODS", "TwoColorsConfig",
-           "build_config", "main", "make_config", "run", "task_name"]
+           "build_config", "main", "make_config", "register_validators",
+           "run", "task_name"]
 
 EXPERIMENT = "two_colors"
 METHODS: tuple[str, ...] = ("fixed", "mg", "bmg")
 CONTEXTS: tuple[str, ...] = ("none", "reward", "rich")
 _KW = dict(allow_override=True)
+flags.adopt_module_key_flags(common_flags)  # --help lists the shared flags.
 _PAPER_SWAP_PERIOD = 100_000  # The registered "TwoColors" task's period.
 _LOG_ENV_STEPS = 5_000  # Default log interval, environment steps.
 _CHECKPOINT_ENV_STEPS = 200_000  # Default checkpoint interval.
@@ -342,9 +344,58 @@ def main(argv):
       f"in {summary['wall_s']:.0f} s"))
 
 
+def register_validators() -> None:
+  """Flag checks run by absl when it parses the command line (before any
+  compute; see :mod:`launch.flag_checks`)."""
+  common_flags.register_shared_validators()
+  for name, valid in [("method", METHODS), ("context", CONTEXTS),
+                      ("core", CORE_NAMES), ("optimizer", OPTIMIZERS),
+                      ("target_step", TARGET_STEPS),
+                      ("target_mode", TARGET_MODES),
+                      ("kl_reduction", KL_REDUCTIONS),
+                      ("continue_from", CONTINUE_FROM)]:
+    flag_checks.one_of(name, valid)
+  # Flags the chosen method or context ignores first: their message says why.
+  flag_checks.refuse_unless(
+      ["entropy_weight"], flag="method", values=("fixed",),
+      why="a meta-learned weight starts at --initial_entropy_weight.")
+  flag_checks.refuse_unless(
+      ["initial_entropy_weight", "meta_learning_rate", "meta_eps",
+       "meta_grad_clip", "K"], flag="method", values=("mg", "bmg"),
+      why="a fixed entropy weight is not meta-learned.")
+  flag_checks.refuse_unless(
+      ["outer_entropy_weight"], flag="method", values=("mg",),
+      why="BMG's target has no entropy term (fixed at 0).")
+  flag_checks.refuse_unless(
+      ["L", "target_step", "target_step_size", "target_mode",
+       "kl_reduction", "continue_from"], flag="method", values=("bmg",),
+      why="only BMG has a target.")
+  flag_checks.refuse_unless(
+      ["context_history", "context_hidden", "context_pretrain"],
+      flag="context", values=("reward", "rich"), why="there is no context.")
+  flag_checks.at_least(1, "steps", "swap_period", "num_envs",
+                       "unroll_length", "width", "K", "L",
+                       "context_history", "context_hidden")
+  flag_checks.greater_than(0, "learning_rate", "meta_learning_rate",
+                           "meta_eps", "target_step_size")
+  flag_checks.at_least(0, "max_grad_norm", "meta_grad_clip",
+                       "entropy_weight", "outer_entropy_weight")
+  flag_checks.within("initial_entropy_weight", 0, 1, closed="()",
+                     why=" (a sigmoid)")
+  flag_checks.rule(["method", "context"], lambda v: (
+      "--method=fixed has no meta-parameters, so no context: use "
+      "--context=none, or --method=mg / bmg."
+      if v["method"] == "fixed" and v["context"] != "none" else None))
+  flag_checks.rule(["core", "separate_networks"], lambda v: (
+      "separate policy and value networks are MLPs: they need --core=mlp."
+      if flags.FLAGS["separate_networks"].present and v["separate_networks"]
+      and v["core"] != "mlp" else None))
+
+
 # This launcher's flag defaults (see common_flags.snapshot_defaults).
 _OWN_DEFAULTS = common_flags.snapshot_defaults(globals())
 
 
 if __name__ == "__main__":
+  register_validators()
   app.run(main)

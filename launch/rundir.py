@@ -5,7 +5,7 @@ Every launcher writes one directory per run::
   <run_dir>/config.json      the resolved experiment config
   <run_dir>/metrics.jsonl    one row per (log step, seed)
   <run_dir>/metrics.csv      the same rows as CSV
-  <run_dir>/tb/              TensorBoard event files (seed means)
+  <run_dir>/tb/              TensorBoard event files (seed means, seeds)
   <run_dir>/checkpoints/<i>/ orbax-checkpoint steps (state + config)
   <run_dir>/summary.json     final / lifetime returns per seed, wall time
   <run_dir>/*.png            plots
@@ -272,8 +272,14 @@ class RunDir:
     os.replace(tmp, self.path / "metrics.csv")
 
   def log(self, rows: Sequence[Mapping[str, Any]], *, step: int) -> None:
-    """Appends rows (one per seed) and their seed mean to TensorBoard
-    (kept in memory only, on a process that is not ``primary``)."""
+    """Appends rows (one per seed) to the metric files and to TensorBoard
+    (kept in memory only, on a process that is not ``primary``).
+
+    TensorBoard gets, for each metric, the seed mean as ``<metric>`` and,
+    with several rows, each seed's value as ``<metric>/seed_<i>`` (the
+    same TensorBoard group as the mean). Values that are missing in a row
+    (no episode ended) are left out.
+    """
     rows = [{k: _plain(v) for k, v in r.items()} for r in rows]
     self._rows += rows
     if not self.primary:
@@ -283,9 +289,15 @@ class RunDir:
     self._write_csv()
     writer = self.tensorboard(step)
     for key in rows[0]:
-      values = [r[key] for r in rows if isinstance(r.get(key), float)]
-      if values and key not in ("wall_s",):
-        writer.add_scalar(key, float(np.mean(values)), step)
+      if key in _NOT_SCALARS:
+        continue
+      values = {r.get("seed", i): r[key] for i, r in enumerate(rows)
+                if isinstance(r.get(key), float)}
+      if values:
+        writer.add_scalar(key, float(np.mean(list(values.values()))), step)
+      if len(rows) > 1:
+        for seed, value in values.items():
+          writer.add_scalar(f"{key}/seed_{seed}", value, step)
     writer.flush()
 
   def tensorboard(self, purge_step: int | None = None):
@@ -318,6 +330,10 @@ class RunDir:
     if self._manager is not None:
       self._manager.close()
       self._manager = None
+
+
+#: Row columns that are not metrics (not written to TensorBoard).
+_NOT_SCALARS = ("iteration", "env_steps", "seed", "wall_s")
 
 
 def _plain(value):

@@ -205,15 +205,16 @@ def test_several_processes_need_data_parallel(monkeypatch):
     placement(RunSettings(), agent)
 
 
-def test_only_process_zero_prints_outputs(monkeypatch, capsys):
+def test_only_process_zero_prints_outputs(monkeypatch, capsys, tmp_path):
   import jax
 
   from launch.actor_critic import print_outputs
-  summary = {"run_dir": "/runs/x"}
+  (tmp_path / "a.png").write_bytes(b"")  # Only existing files are listed.
+  summary = {"run_dir": str(tmp_path)}
   print_outputs(summary, headline="final 1.0", files=("a.png",))
   printed = capsys.readouterr().out.splitlines()
   assert printed[0] == "final 1.0"
-  assert printed[-1] == "  " + os.path.join("/runs/x", "a.png")
+  assert printed[-1] == "  " + os.path.join(tmp_path, "a.png")
   monkeypatch.setattr(jax, "process_index", lambda: 1)
   print_outputs(summary, headline="final 1.0", files=("a.png",))
   assert capsys.readouterr().out == ""

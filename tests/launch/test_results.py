@@ -5,6 +5,7 @@ intervals are computed by hand (t_{0.975, 2} = 4.302653, from the t table).
 import json
 import math
 
+import numpy as np
 import pytest
 
 from launch import results
@@ -91,6 +92,44 @@ def test_results_md_pools_seeds_copies_plots_and_notes(tmp_path):
   assert "| quadratic | 1 | 0.97 | 1.0 | 625 | 420 | 1.49 | yes |" in text
   assert "| quadratic | 1 | 0.99 | mu | — | 1010 | 2.97 | yes |" in text
   assert text.index("## bandit") < text.index("## convex")
+  # One comparison figure per experiment, written and embedded after its
+  # table, before the runs' plots.
+  for experiment in ("bandit", "convex"):
+    figure = tmp_path / "repo" / "results" / experiment / "comparison.png"
+    assert figure.read_bytes().startswith(b"\x89PNG"), experiment
+    link = f"(results/{experiment}/comparison.png)"
+    assert text.count(link) == 1
+  assert (text.index("| fixed |") < text.index("bandit/comparison.png")
+          < text.index("bandit/fixed-returns.png"))
+
+
+def test_comparison_figure_bars_are_means_and_whiskers_95_ci(tmp_path):
+  runs = tmp_path / "runs"
+  _run_dir(runs / "bandit" / "a", experiment="bandit", variant="low",
+           summary={"final": [0.0] * 3, "lifetime": [0.1, 0.2, 0.3]})
+  _run_dir(runs / "bandit" / "b", experiment="bandit", variant="high",
+           summary={"final": [0.0] * 3, "lifetime": [0.7, 0.8, 0.9]})
+  _run_dir(runs / "bandit" / "c", experiment="bandit", variant="one-seed",
+           summary={"final": [0.0], "lifetime": [0.5]})
+  variants = results.group_runs(results.load_runs(runs))["bandit"]
+  fig = results.comparison_figure("bandit", variants)
+  (ax,) = fig.axes
+  assert "bandit" in fig.get_suptitle() and "95% CI" in fig.get_suptitle()
+  labels = [t.get_text() for t in ax.get_legend().get_texts()]
+  assert labels == ["mean over seeds", "95% CI (Student t)"]
+  # Bars ranked by lifetime return, top to bottom, each its seeds' mean.
+  ticks = {t.get_text(): y for t, y in zip(ax.get_yticklabels(),
+                                           ax.get_yticks(), strict=True)}
+  assert sorted(ticks, key=ticks.get) == [
+      "high (n=3)", "one-seed (n=1)", "low (n=3)"]
+  widths = sorted(p.get_width() for p in ax.patches)
+  np.testing.assert_allclose(widths, [0.2, 0.5, 0.8], rtol=1e-12)
+  # Whiskers: mean ± t · s / √n (s = 0.1); none for the single seed.
+  (whiskers,) = [c for c in ax.collections if len(c.get_segments())]
+  spans = sorted((seg[0][0], seg[1][0]) for seg in whiskers.get_segments())
+  half = _T2 * 0.1 / math.sqrt(3)
+  np.testing.assert_allclose(spans, [(0.2 - half, 0.2 + half),
+                                     (0.8 - half, 0.8 + half)], rtol=1e-9)
 
 
 def test_no_runs_raises(tmp_path):
