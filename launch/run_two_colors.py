@@ -379,7 +379,9 @@ def register_validators() -> None:
   flag_checks.greater_than(0, "learning_rate", "meta_learning_rate",
                            "meta_eps", "target_step_size")
   flag_checks.at_least(0, "max_grad_norm", "meta_grad_clip",
-                       "entropy_weight", "outer_entropy_weight")
+                       "entropy_weight", "outer_entropy_weight",
+                       "value_weight")
+  flag_checks.within("lambda_", 0, 1)
   flag_checks.within("initial_entropy_weight", 0, 1, closed="()",
                      why=" (a sigmoid)")
   flag_checks.rule(["method", "context"], lambda v: (
