@@ -1,0 +1,238 @@
+"""The documentation site: it builds with no warning, renders, and its code runs.
+
+* The site builds with Sphinx, warnings as errors (the command CI and the
+  README give), into a temporary directory.
+* Headless Chromium (Debian's ``chromium``) opens the built index and the
+  API page: a screenshot of each is taken and must show a rendered page, and
+  the dumped DOM must hold the page's main heading and the signature of
+  :func:`bootstrap_meta.meta_learned`. The same check with a wrong heading
+  must fail.
+* The task table is generated: it lists every registered environment.
+* Every ``python`` block of the recipes and method pages runs as written,
+  and the getting-started example is the README's.
+
+Without Sphinx or Chromium the build and browser tests skip, except in CI
+(``CI`` set), where a missing tool is a failure.
+"""
+
+import html.parser
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import jax
+import pytest
+
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+_DOCS = _ROOT / "docs"
+_RUNNABLE_PAGES = [_DOCS / "recipes.md", *sorted((_DOCS / "methods").glob(
+    "*.md"))]
+_BUILD_TIMEOUT_S = 600
+_BROWSER_TIMEOUT_S = 120
+
+
+def _require(ok: bool, what: str) -> None:
+  """Skips without ``what``, or fails in CI, where it must be installed."""
+  if ok:
+    return
+  if os.environ.get("CI"):
+    pytest.fail(f"{what} is missing in CI (.ci/run installs it).")
+  pytest.skip(f"{what} is not installed.")
+
+
+def _python_blocks(source: pathlib.Path | str) -> list[str]:
+  """The ``python`` fenced blocks of a Markdown file (or text)."""
+  text = source.read_text() if isinstance(source, pathlib.Path) else source
+  return re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+class _Page(html.parser.HTMLParser):
+  """Collects the text of ``<h1>`` elements and of ``<dt id=...>`` entries."""
+
+  def __init__(self):
+    super().__init__()
+    self.h1: list[str] = []
+    self.signatures: dict[str, str] = {}
+    self._open: list[tuple[str, str | None]] = []  # (tag, dt id)
+
+  def handle_starttag(self, tag, attrs):
+    if tag in ("h1", "dt"):
+      self._open.append((tag, dict(attrs).get("id")))
+      if tag == "h1":
+        self.h1.append("")
+      elif self._open[-1][1]:
+        self.signatures[self._open[-1][1]] = ""
+
+  def handle_endtag(self, tag):
+    if self._open and self._open[-1][0] == tag:
+      self._open.pop()
+
+  def handle_data(self, data):
+    for tag, ident in self._open:
+      if tag == "h1":
+        self.h1[-1] += data
+      elif ident:
+        self.signatures[ident] += data
+
+
+def check_rendered(dom: str, *, heading: str,
+                   signature: tuple[str, ...] = ()) -> None:
+  """Asserts the page's main heading and, optionally, an API signature.
+
+  Args:
+    dom: the page's DOM as Chromium dumped it.
+    heading: the expected text of the first ``<h1>`` (the permalink sign
+      is ignored).
+    signature: ``(object id, text, …)``: the ``<dt>`` of that id must
+      contain every text.
+  """
+  page = _Page()
+  page.feed(dom)
+  assert page.h1, "no <h1> in the page"
+  main = re.sub(r"[#¶\s]+$", "", page.h1[0].strip())
+  assert main == heading, f"main heading {main!r}, expected {heading!r}"
+  if signature:
+    ident, *texts = signature
+    assert ident in page.signatures, f"no API entry {ident!r}"
+    text = re.sub(r"\s+", "", page.signatures[ident])
+    for part in texts:
+      assert re.sub(r"\s+", "", part) in text, (part, text)
+
+
+def _chromium(args: list[str], profile: pathlib.Path) -> str:
+  command = [shutil.which("chromium"), "--headless", "--no-sandbox",
+             "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={profile}",
+             "--window-size=1280,1000", *args]
+  proc = subprocess.run(command, capture_output=True, text=True,
+                        timeout=_BROWSER_TIMEOUT_S, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return proc.stdout
+
+
+def _assert_screenshot_shows_a_page(path: pathlib.Path) -> None:
+  """A PNG of a real page: big enough, not blank, with dark text on it."""
+  import numpy as np
+  from matplotlib import image
+
+  assert path.is_file(), f"no screenshot {path}"
+  assert path.stat().st_size > 20_000, path.stat().st_size
+  pixels = image.imread(path)[..., :3]
+  assert pixels.shape[:2] == (1000, 1280), pixels.shape
+  gray = pixels.mean(-1)
+  assert gray.std() > 0.05, "the screenshot is nearly uniform"
+  assert (gray < 0.3).mean() > 0.005, "no dark (text) pixels"
+  assert len(np.unique(np.round(pixels * 255).reshape(-1, 3), axis=0)) > 50
+
+
+def test_check_rendered_can_fail():
+  dom = ('<html><body><h1>API reference<a class="headerlink">#</a></h1>'
+         '<dl><dt id="bootstrap_meta.meta_learned">bootstrap_meta.'
+         'meta_learned(optimizer, *, meta_optimizer)</dt></dl></body></html>')
+  check_rendered(dom, heading="API reference", signature=(
+      "bootstrap_meta.meta_learned", "meta_learned(optimizer"))
+  with pytest.raises(AssertionError, match="main heading"):
+    check_rendered(dom, heading="Getting started")
+  with pytest.raises(AssertionError, match="no API entry"):
+    check_rendered(dom, heading="API reference",
+                   signature=("bootstrap_meta.find_meta_state",))
+  with pytest.raises(AssertionError):
+    check_rendered(dom, heading="API reference", signature=(
+        "bootstrap_meta.meta_learned", "meta_learned(params"))
+
+
+def test_docs_build_without_warnings_and_render_in_chromium(tmp_path):
+  _require(_has_module("sphinx") and _has_module("myst_parser")
+           and _has_module("furo"), "the docs extra (pip install -e "
+           "'.[docs]')")
+  out = tmp_path / "html"
+  proc = subprocess.run(
+      [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b",
+       "html", "-d", str(tmp_path / "doctrees"), str(_DOCS), str(out)],
+      cwd=_ROOT, capture_output=True, text=True, timeout=_BUILD_TIMEOUT_S,
+      check=False)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+
+  import tasks  # The generated table lists every registered environment.
+
+  table = (out / "tasks.html").read_text()
+  names = tasks.registered()
+  assert f"Registered environments ({len(names)}" in table
+  missing = [n for n in names if f"<span class=\"pre\">{n}</span>" not in
+             table]
+  assert not missing, missing
+
+  _require(shutil.which("chromium") is not None,
+           "Chromium (apt-get install chromium)")
+  pages = {"index": dict(heading="bootstrap_meta"),
+           "api": dict(heading="API reference", signature=(
+               "bootstrap_meta.meta_learned", "meta_learned(optimizer",
+               "meta_optimizer", "GradientTransformationExtraArgs"))}
+  for name, expected in pages.items():
+    url = (out / f"{name}.html").as_uri()
+    shot = tmp_path / f"{name}.png"
+    _chromium([f"--screenshot={shot}", url], tmp_path / f"profile-{name}")
+    _assert_screenshot_shows_a_page(shot)
+    dom = _chromium(["--dump-dom", url], tmp_path / f"profile-{name}-dom")
+    check_rendered(dom, **expected)
+    with pytest.raises(AssertionError, match="main heading"):
+      check_rendered(dom, heading="Not the " + expected["heading"])
+
+
+def _has_module(name: str) -> bool:
+  try:
+    __import__(name)
+  except ImportError:
+    return False
+  return True
+
+
+# ---------------------------------------------------------------- code
+
+
+@pytest.fixture
+def restore_x64():
+  before = jax.config.jax_enable_x64
+  yield
+  jax.config.update("jax_enable_x64", before)
+
+
+@pytest.mark.parametrize(
+    "page,index",
+    [(p, i) for p in _RUNNABLE_PAGES for i in range(len(_python_blocks(p)))],
+    ids=lambda v: v.stem if isinstance(v, pathlib.Path) else str(v))
+def test_code_blocks_run(page, index, restore_x64):
+  block = _python_blocks(page)[index]
+  if "from flax import nnx" in block:
+    pytest.importorskip("flax.nnx")
+  exec(compile(block, f"{page.name}[{index}]", "exec"), {"__name__": "doc"})
+
+
+def test_getting_started_example_is_the_readmes_and_runs():
+  readme = (_ROOT / "README.md").read_text()
+  section = readme[readme.index("## The drop-in transform\n"):]
+  example = _python_blocks(section)[0]
+  page = _python_blocks(_DOCS / "getting_started.md")[0]
+  assert page == example, "docs/getting_started.md differs from the README"
+
+  import jax.numpy as jnp
+
+  def loss(params, batch):
+    return jnp.mean((batch @ params["w"] - 1.0) ** 2)
+
+  params = {"w": jnp.zeros(3)}
+  namespace = {"params": params, "loss": loss}
+  exec(compile(page, "getting_started.md", "exec"), namespace)
+  batch = jnp.ones((4, 3))
+  new_params, state = namespace["train_step"](
+      params, namespace["state"], batch, 2 * batch)
+  assert sorted(state.hyperparams) == ["b1", "learning_rate"]
+  assert float(loss(new_params, batch)) < float(loss(params, batch))
+
