@@ -1,4 +1,4 @@
-"""The documentation site: it builds with no warning, renders, and its code runs.
+"""The documentation site builds with no warning, renders, and its code runs.
 
 * The site builds with Sphinx, warnings as errors (the command CI and the
   README give), into a temporary directory.
@@ -213,6 +213,18 @@ def test_code_blocks_run(page, index, restore_x64):
   if "from flax import nnx" in block:
     pytest.importorskip("flax.nnx")
   exec(compile(block, f"{page.name}[{index}]", "exec"), {"__name__": "doc"})
+
+
+def test_readme_and_ci_give_the_docs_build_command():
+  command = "python -m sphinx -W --keep-going -b html docs docs/_build/html"
+  readme = (_ROOT / "README.md").read_text()
+  section = readme[readme.index("## Documentation\n"):]
+  section = section[:section.index("\n## ")]
+  assert f"```bash\n{command}\n```" in section
+  assert "(docs/index.md)" in section
+  ci = (_ROOT / ".ci" / "run").read_text()
+  assert command.replace("-b html", "-q -b html") in ci
+  assert '".[test,dev,docs]"' in ci
 
 
 def test_getting_started_example_is_the_readmes_and_runs():
