@@ -9,6 +9,8 @@ docstrings are Google-style with reST inside (``:func:`` roles, ``.. math::``
 blocks, ```Title <url>`_`` references), which autodoc and napoleon render
 as written; myst-parser keeps the prose pages (and the repository's
 ``RESULTS.md``, ``CHANGELOG.md``, ``docs/ratchet.md``) in Markdown.
+sphinx-mathjax-offline copies MathJax into the build, so the equations
+render without a network (and in the headless-browser test).
 """
 
 import pathlib
@@ -32,6 +34,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax served from the build, no CDN
     "sphinx.ext.viewcode",
     "myst_parser",
     "bm_docs",

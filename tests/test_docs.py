@@ -2,11 +2,12 @@
 
 * The site builds with Sphinx, warnings as errors (the command CI and the
   README give), into a temporary directory.
-* Headless Chromium (Debian's ``chromium``) opens the built index and the
-  API page: a screenshot of each is taken and must show a rendered page, and
-  the dumped DOM must hold the page's main heading and the signature of
-  :func:`bootstrap_meta.meta_learned`. The same check with a wrong heading
-  must fail.
+* Headless Chromium (Debian's ``chromium``) opens the built index, the API
+  page and the BMG page: a screenshot of each is taken and must show a
+  rendered page, and the dumped DOM must hold the page's main heading, on
+  the API page the signature of :func:`bootstrap_meta.meta_learned`, and on
+  the BMG page equations typeset by the bundled MathJax. The same check
+  with a wrong heading must fail.
 * The task table is generated: it lists every registered environment.
 * Every ``python`` block of the recipes and method pages runs as written,
   and the getting-started example is the README's.
@@ -82,8 +83,9 @@ class _Page(html.parser.HTMLParser):
 
 
 def check_rendered(dom: str, *, heading: str,
-                   signature: tuple[str, ...] = ()) -> None:
-  """Asserts the page's main heading and, optionally, an API signature.
+                   signature: tuple[str, ...] = (), min_equations: int = 0
+                   ) -> None:
+  """Asserts the page's main heading and, optionally, a signature and math.
 
   Args:
     dom: the page's DOM as Chromium dumped it.
@@ -91,6 +93,7 @@ def check_rendered(dom: str, *, heading: str,
       is ignored).
     signature: ``(object id, text, …)``: the ``<dt>`` of that id must
       contain every text.
+    min_equations: at least this many formulas typeset by MathJax.
   """
   page = _Page()
   page.feed(dom)
@@ -103,6 +106,8 @@ def check_rendered(dom: str, *, heading: str,
     text = re.sub(r"\s+", "", page.signatures[ident])
     for part in texts:
       assert re.sub(r"\s+", "", part) in text, (part, text)
+  equations = dom.count("<mjx-container")
+  assert equations >= min_equations, f"{equations} typeset formulas"
 
 
 def _chromium(args: list[str], profile: pathlib.Path) -> str:
@@ -146,11 +151,14 @@ def test_check_rendered_can_fail():
   with pytest.raises(AssertionError):
     check_rendered(dom, heading="API reference", signature=(
         "bootstrap_meta.meta_learned", "meta_learned(params"))
+  with pytest.raises(AssertionError, match="typeset formulas"):
+    check_rendered(dom, heading="API reference", min_equations=1)
 
 
 def test_docs_build_without_warnings_and_render_in_chromium(tmp_path):
-  _require(_has_module("sphinx") and _has_module("myst_parser")
-           and _has_module("furo"), "the docs extra (pip install -e "
+  _require(all(map(_has_module, ("sphinx", "myst_parser", "furo",
+                                   "sphinx-mathjax-offline"))),
+           "the docs extra (pip install -e "
            "'.[docs]')")
   out = tmp_path / "html"
   proc = subprocess.run(
@@ -174,13 +182,17 @@ def test_docs_build_without_warnings_and_render_in_chromium(tmp_path):
   pages = {"index": dict(heading="bootstrap_meta"),
            "api": dict(heading="API reference", signature=(
                "bootstrap_meta.meta_learned", "meta_learned(optimizer",
-               "meta_optimizer", "GradientTransformationExtraArgs"))}
+               "meta_optimizer", "GradientTransformationExtraArgs")),
+           "methods/bmg": dict(heading="BMG: bootstrapped meta-gradients",
+                               min_equations=10)}
   for name, expected in pages.items():
     url = (out / f"{name}.html").as_uri()
-    shot = tmp_path / f"{name}.png"
-    _chromium([f"--screenshot={shot}", url], tmp_path / f"profile-{name}")
+    stem = name.replace("/", "-")
+    shot = tmp_path / f"{stem}.png"
+    _chromium([f"--screenshot={shot}", url], tmp_path / f"profile-{stem}")
     _assert_screenshot_shows_a_page(shot)
-    dom = _chromium(["--dump-dom", url], tmp_path / f"profile-{name}-dom")
+    dom = _chromium(["--virtual-time-budget=10000", "--dump-dom", url],
+                    tmp_path / f"profile-{stem}-dom")
     check_rendered(dom, **expected)
     with pytest.raises(AssertionError, match="main heading"):
       check_rendered(dom, heading="Not the " + expected["heading"])
