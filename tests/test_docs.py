@@ -198,6 +198,25 @@ def test_docs_build_without_warnings_and_render_in_chromium(tmp_path):
       check_rendered(dom, heading="Not the " + expected["heading"])
 
 
+def test_api_coverage_check_names_undocumented_exports(caplog, monkeypatch):
+  _require(_has_module("sphinx"), "the docs extra (pip install -e '.[docs]')")
+  monkeypatch.syspath_prepend(str(_DOCS / "_ext"))
+  import bm_docs
+
+  import bootstrap_meta
+
+  class Env:  # What the check reads of Sphinx's build environment.
+    domaindata = {"py": {"objects": {
+        f"bootstrap_meta.{n}": None for n in bootstrap_meta.__all__
+        if n != "find_meta_state"}}}
+
+  with caplog.at_level("WARNING"):
+    bm_docs._check_api_coverage(None, Env())
+  messages = [r.getMessage() for r in caplog.records]
+  assert len(messages) == 1 and "bootstrap_meta.find_meta_state" in (
+      messages[0]), messages
+
+
 def _has_module(name: str) -> bool:
   try:
     __import__(name)
