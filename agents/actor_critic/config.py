@@ -89,8 +89,10 @@ class ActorCriticConfig:
       shared encoder and core.
     num_updates: meta-iterations of training (each consumes
       :attr:`rollouts_per_iteration` new rollouts).
-    loss: inner loss, ``"a2c"`` or ``"ppo"`` (clipped ratio to the
-      behaviour policy).
+    loss: inner loss, ``"a2c"`` (one gradient step per rollout) or
+      ``"ppo"``: recurrent PPO (:mod:`agents.actor_critic.ppo`),
+      :attr:`ppo_epochs` × :attr:`num_minibatches` clipped steps per
+      rollout on minibatches of whole environment sequences.
     optimizer: the inner update rule, ``"adam"`` or ``"sgd"`` (the papers:
       SGD 0.1).
     learning_rate: step size of the inner optimiser (initial value when
@@ -101,7 +103,7 @@ class ActorCriticConfig:
     lambda_: λ of the λ-returns (initial value when learned).
     entropy_weight: weight of the entropy regulariser (initial when learned).
     value_weight: weight of the critic loss (initial when learned).
-    ppo_clip: ε of the PPO ratio clip.
+    ppo_clip: ε of the PPO ratio clip (and of the value clip).
     learned: names from :data:`LEARNABLE` that are meta-learned.
     method: ``"none"`` (plain A2C), ``"mg"`` or ``"bmg"``.
     K: differentiable inner steps per meta-update.
@@ -135,6 +137,16 @@ class ActorCriticConfig:
       output the initial value on contexts drawn from ``U[-1, 1]``
       (Luketina et al., §3.3); otherwise it starts exactly there with a
       zero output layer.
+    ppo_epochs: PPO: passes over each rollout (popjaxrl: 30).
+    num_minibatches: PPO: minibatches per pass, each a disjoint set of
+      ``num_envs / num_minibatches`` environments with their whole
+      sequences and stored initial core states (popjaxrl: 8).
+    normalize_advantages: PPO: standardise the advantages per minibatch.
+    clip_value: PPO: clip the value prediction to ``±ppo_clip`` of the
+      behaviour value and take the larger squared error.
+    anneal_lr: PPO: learning rate falls linearly to 0 over
+      :attr:`num_updates` (constant within an iteration's epochs).
+    adam_eps: ε of the inner Adam (optax's default 1e-8; popjaxrl 1e-5).
   """
 
   task: str = "RepeatPreviousEasy"
@@ -177,6 +189,12 @@ class ActorCriticConfig:
   context_history: int = 4
   context_hidden: int = 32
   context_pretrain: bool = False
+  ppo_epochs: int = 4
+  num_minibatches: int = 1
+  normalize_advantages: bool = True
+  clip_value: bool = True
+  anneal_lr: bool = False
+  adam_eps: float = 1e-8
 
   def __post_init__(self):
     _check_choice("core", self.core, CORE_NAMES)
@@ -201,14 +219,18 @@ class ActorCriticConfig:
     if len(set(self.learned)) != len(self.learned):
       raise ValueError(f"Duplicate learned names in {self.learned}.")
     for name in ("width", "num_layers", "num_envs", "unroll_length",
-                 "num_updates", "K", "L", "context_history", "context_hidden"):
+                 "num_updates", "K", "L", "context_history", "context_hidden",
+                 "ppo_epochs", "num_minibatches"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
     _check_positive(learning_rate=self.learning_rate, dt_min=self.dt_min,
                     dt_max=self.dt_max,
                     meta_learning_rate=self.meta_learning_rate,
                     meta_eps=self.meta_eps,
-                    target_step_size=self.target_step_size)
+                    target_step_size=self.target_step_size,
+                    adam_eps=self.adam_eps, ppo_clip=self.ppo_clip)
+    if self.loss == "ppo":
+      self._check_ppo()
     for name in ("discount", "lambda_", "entropy_weight"):
       value = getattr(self, name)
       if not 0.0 < value < 1.0 and name in self.learned:
@@ -224,6 +246,19 @@ class ActorCriticConfig:
       raise ValueError(
           f"method={self.method!r} needs learned hyperparameters from "
           f"{LEARNABLE}.")
+
+  def _check_ppo(self) -> None:
+    """Raises ValueError for PPO settings it cannot run."""
+    if self.method != "none":
+      raise ValueError(
+          f"loss='ppo' runs with method='none' only: meta-gradients through "
+          f"PPO's epochs x minibatches update are not supported yet (got "
+          f"method={self.method!r}). Use loss='a2c' to meta-learn.")
+    if self.num_envs % self.num_minibatches:
+      raise ValueError(
+          f"PPO splits the {self.num_envs} environments into "
+          f"num_minibatches={self.num_minibatches} equal minibatches of whole "
+          f"sequences: num_envs must be a multiple of num_minibatches.")
 
   @property
   def rollouts_per_iteration(self) -> int:

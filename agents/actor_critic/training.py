@@ -2,7 +2,9 @@
 
 ``make_train(config)`` returns ``train(key) -> (final_state, metrics)``, so
 ``jax.vmap(train)`` runs seeds in parallel. Without meta-learning an
-iteration is one rollout and one learner update. With MG or BMG it is one
+iteration is one rollout and one learner update (``loss="a2c"``), or one
+rollout and PPO's ``ppo_epochs × num_minibatches`` steps on it
+(``loss="ppo"``, :mod:`agents.actor_critic.ppo`). With MG or BMG it is one
 call of the online meta-loss (:mod:`agents.actor_critic.online`): a scan
 that steps the learner on the pending rollout and collects the next one
 with ``sg(x)``, differentiated w.r.t. ``w`` once; environment data is a
@@ -29,7 +31,7 @@ import optax
 
 import bootstrap_meta as bm
 import tasks
-from agents.actor_critic import acting, hyperparams, learning, online
+from agents.actor_critic import acting, hyperparams, learning, online, ppo
 from agents.actor_critic.acting import ActorState, Trajectory
 from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.learning import LearnerState, MetaState
@@ -54,6 +56,8 @@ class Agent(NamedTuple):
   meta_loss: Callable | None  # online: (w, OnlineCarry, target_state)
   meta_optimizer: optax.GradientTransformation
   inner_init: Callable  # params -> inner optimiser state
+  # loss="ppo": (LearnerState, Trajectory, key) -> (LearnerState, Metrics).
+  ppo_update: Callable | None = None
 
 
 class TrainState(NamedTuple):
@@ -103,9 +107,14 @@ def make_agent(config: ActorCriticConfig) -> Agent:
   step = learning.make_step_fn(config, networks, continuous=continuous)
   inner = learning.inner_optimizer(config.learning_rate,
                                    kind=config.optimizer,
-                                   max_norm=config.max_grad_norm)
+                                   max_norm=config.max_grad_norm,
+                                   eps=config.adam_eps)
+  ppo_update = None
+  if config.loss == "ppo":
+    inner = ppo.ppo_optimizer(config)
+    ppo_update = ppo.make_ppo_update(config, networks, continuous=continuous)
   return Agent(config, networks, env, env_params, rollout, step, meta_loss,
-               learning.make_meta_optimizer(config), inner.init)
+               learning.make_meta_optimizer(config), inner.init, ppo_update)
 
 
 def init_state(key: PRNGKey, agent: Agent) -> TrainState:
@@ -202,6 +211,8 @@ def iteration(agent: Agent, state: TrainState) -> tuple[TrainState, Metrics]:
   and ``state.meta.skipped``.
   """
   config = agent.config
+  if config.loss == "ppo":
+    return _ppo_iteration(agent, state)
   if config.method == "none":
     actor, traj = heal_rollout(agent, state.learner.params, state.actor)
     learner = agent.step(state.learner, state.meta.params, traj)
@@ -217,6 +228,18 @@ def iteration(agent: Agent, state: TrainState) -> tuple[TrainState, Metrics]:
              **_skip_metrics(state.learner, nxt.learner),
              **_hyperparam_metrics(agent, meta, nxt.learner)}
   return TrainState(nxt.learner, meta, nxt.actor, nxt.traj), metrics
+
+
+def _ppo_iteration(agent: Agent,
+                   state: TrainState) -> tuple[TrainState, Metrics]:
+  """One rollout and PPO's epochs × minibatches on it (``ppo/*`` metrics);
+  the environments' shuffling key is split off the actor's key."""
+  actor, traj = heal_rollout(agent, state.learner.params, state.actor)
+  key, ppo_key = jax.random.split(actor.key)
+  learner, ppo_metrics = agent.ppo_update(state.learner, traj, ppo_key)
+  metrics = {**trajectory_metrics(traj), **ppo_metrics,
+             **_skip_metrics(state.learner, learner)}
+  return TrainState(learner, state.meta, actor._replace(key=key)), metrics
 
 
 def _skip_metrics(before: LearnerState, after: LearnerState) -> Metrics:
