@@ -65,7 +65,12 @@ from typing import Any
 from absl import app, flags
 
 import tasks
-from agents.actor_critic.config import LEARNABLE, METHODS, ActorCriticConfig
+from agents.actor_critic.config import (
+  LEARNABLE,
+  LOSSES,
+  METHODS,
+  ActorCriticConfig,
+)
 from agents.cores import CORE_NAMES
 from launch import common_flags
 from launch.actor_critic import Reporting, print_outputs, run_experiment
@@ -120,6 +125,45 @@ def define_agent_flags(**defaults: Any) -> dict[str, flags.FlagHolder]:
                       ("dt_min", "S5 smallest initial timescale."),
                       ("dt_max", "S5 largest initial timescale.")]:
     f[name] = flags.DEFINE_float(name, d[name], help_, **_KW)
+  f.update(_define_ppo_flags(d))
+  return f
+
+
+#: Defaults of the learner flags (the config's), see _define_ppo_flags.
+_PPO_DEFAULTS = {"loss": "a2c", "ppo_epochs": 4, "num_minibatches": 1,
+                 "ppo_clip": 0.2, "clip_value": True,
+                 "normalize_advantages": True, "anneal_lr": False,
+                 "adam_eps": 1e-8, "value_weight": 0.5,
+                 "max_grad_norm": 1.0}
+
+
+def _define_ppo_flags(defaults: Mapping[str, Any]
+                      ) -> dict[str, flags.FlagHolder]:
+  """The learner flags: loss, PPO's settings, value weight, Adam eps."""
+  d = {**_PPO_DEFAULTS, **defaults}
+  f = {"loss": flags.DEFINE_string(
+      "loss", d["loss"], f"Inner loss, one of {LOSSES}: 'ppo' is recurrent "
+      "PPO (epochs x minibatches of whole environment sequences).", **_KW)}
+  for name, help_ in [("ppo_epochs", "PPO passes over each rollout."),
+                      ("num_minibatches", "PPO minibatches per pass (of "
+                       "num_envs / num_minibatches environments each).")]:
+    f[name] = flags.DEFINE_integer(name, d[name], help_, **_KW)
+  for name, help_ in [("ppo_clip", "PPO ratio (and value) clip ε."),
+                      ("adam_eps", "ε of the inner Adam."),
+                      ("value_weight", "Weight of the value loss."),
+                      ("max_grad_norm", "Global-norm gradient clip (0: "
+                       "none).")]:
+    f[name] = flags.DEFINE_float(name, d[name], help_, **_KW)
+  for name, help_ in [("clip_value", "PPO: clip the value prediction to "
+                       "±ppo_clip of the behaviour value."),
+                      ("normalize_advantages", "PPO: standardise the "
+                       "advantages per minibatch."),
+                      ("anneal_lr", "PPO: learning rate falls linearly to "
+                       "0 over the run.")]:
+    f[name] = flags.DEFINE_bool(name, d[name], help_, **_KW)
+  f["gae_lambda"] = flags.DEFINE_float(
+      "gae_lambda", None, "λ of PPO's GAE: another name for --lambda_ "
+      "(give one of them).", **_KW)
   return f
 
 
@@ -161,7 +205,9 @@ def agent_config(holders: Mapping[str, flags.FlagHolder], *,
     **overrides: fields replacing the flag values (e.g. ``unroll_length``).
 
   Raises:
-    ValueError: unknown core, method, learned name or task, bad sizes.
+    ValueError: unknown core, method, loss, learned name or task, bad sizes,
+      PPO with a meta-gradient method or ``num_envs`` not a multiple of
+      ``num_minibatches``, ``--gae_lambda`` and ``--lambda_`` that differ.
   """
   v = {k: h.value for k, h in holders.items()}
   if v["steps"] < 1:
@@ -170,7 +216,14 @@ def agent_config(holders: Mapping[str, flags.FlagHolder], *,
   fields = {k: v[k] for k in ("core", "method", "K", "num_envs",
                               "unroll_length", "width", "num_layers",
                               "learning_rate", "discount", "lambda_",
-                              "entropy_weight", "dt_min", "dt_max")}
+                              "entropy_weight", "dt_min", "dt_max",
+                              *_PPO_DEFAULTS)}
+  if v["gae_lambda"] is not None:
+    if holders["lambda_"].present and v["lambda_"] != v["gae_lambda"]:
+      raise ValueError(
+          f"--gae_lambda={v['gae_lambda']} and --lambda_={v['lambda_']} "
+          "name the same λ; give one of them.")
+    fields["lambda_"] = v["gae_lambda"]
   fields.update(learned=tuple(v["learned"]), task=task,
                 L=v["L"] if v["method"] == "bmg" else 1, **overrides)
   agent = ActorCriticConfig(**fields)
@@ -217,7 +270,7 @@ def main(argv):
   config = build_config()
   summary = run(config=config)
   print_outputs(summary, headline=f"final {summary['return_key']} per seed: "
-                f"{summary['final']}")
+                f"{summary['final']}; MMER per seed: {summary['mmer']}")
 
 
 # This launcher's flag defaults (see common_flags.snapshot_defaults).
