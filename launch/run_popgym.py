@@ -71,6 +71,7 @@ from agents.actor_critic.config import (
   METHODS,
   ActorCriticConfig,
 )
+from agents.actor_critic.networks import ACTIVATIONS
 from agents.cores import CORE_NAMES
 from launch import common_flags
 from launch.actor_critic import Reporting, print_outputs, run_experiment
@@ -126,6 +127,35 @@ def define_agent_flags(**defaults: Any) -> dict[str, flags.FlagHolder]:
                       ("dt_max", "S5 largest initial timescale.")]:
     f[name] = flags.DEFINE_float(name, d[name], help_, **_KW)
   f.update(_define_ppo_flags(d))
+  f.update(_define_network_flags())
+  return f
+
+
+def _define_network_flags() -> dict[str, flags.FlagHolder]:
+  """The network options of Lu et al. (2023) and the no-reset ablation."""
+  f = {name: flags.DEFINE_list(name, [], help_, **_KW) for name, help_ in [
+      ("encoder_sizes", "Encoder layer sizes (empty: width, width; the "
+       "paper: 128,256)."),
+      ("head_sizes", "Hidden sizes of each head (empty: width; the paper: "
+       "128,128).")]}
+  f["activation"] = flags.DEFINE_string(
+      "activation", "leaky_relu", "Encoder and head activation, one of "
+      f"{tuple(ACTIVATIONS)}.", **_KW)
+  f["hidden_gain"] = flags.DEFINE_float(
+      "hidden_gain", 2.0 ** 0.5, "Orthogonal-init gain of the encoder "
+      "(and head) layers.", **_KW)
+  f["head_gain"] = flags.DEFINE_float(
+      "head_gain", 0.0, "Orthogonal-init gain of the head hidden layers "
+      "(0: --hidden_gain; the paper: 2).", **_KW)
+  f["ssm_size"] = flags.DEFINE_integer(
+      "ssm_size", 0, "S5 state size N per layer (0: width).", **_KW)
+  f["core_input_projection"] = flags.DEFINE_bool(
+      "core_input_projection", True, "S5: project the encoder output to "
+      "width first (the paper: no; then the last encoder size is width).",
+      **_KW)
+  f["no_reset"] = flags.DEFINE_bool(
+      "no_reset", False, "Ablation: never wipe the core at episode "
+      "starts.", **_KW)
   return f
 
 
@@ -217,7 +247,14 @@ def agent_config(holders: Mapping[str, flags.FlagHolder], *,
                               "unroll_length", "width", "num_layers",
                               "learning_rate", "discount", "lambda_",
                               "entropy_weight", "dt_min", "dt_max",
-                              *_PPO_DEFAULTS)}
+                              "activation", "hidden_gain", "head_gain",
+                              "ssm_size", "core_input_projection",
+                              "no_reset", *_PPO_DEFAULTS)}
+  for name in ("encoder_sizes", "head_sizes"):
+    try:
+      fields[name] = tuple(int(n) for n in v[name])
+    except ValueError as e:
+      raise ValueError(f"--{name} must be integers, got {v[name]}.") from e
   if v["gae_lambda"] is not None:
     if holders["lambda_"].present and v["lambda_"] != v["gae_lambda"]:
       raise ValueError(

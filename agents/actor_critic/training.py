@@ -88,14 +88,11 @@ def make_agent(config: ActorCriticConfig) -> Agent:
     raise ValueError("BMG's KL matching supports Discrete actions only; "
                      "valid methods for continuous actions: ('none', 'mg').")
   num_actions = math.prod(space.shape) if continuous else space.n
-  core_kwargs = {}
-  if config.core == "s5":
-    core_kwargs = {"num_layers": config.num_layers, "dt_min": config.dt_min,
-                   "dt_max": config.dt_max}
   networks = make_networks(core=config.core, width=config.width,
                            num_actions=num_actions, continuous=continuous,
-                           core_kwargs=core_kwargs,
-                           separate=config.separate_networks)
+                           core_kwargs=_core_kwargs(config),
+                           separate=config.separate_networks,
+                           net_kwargs=_net_kwargs(config))
   rollout = functools.partial(
       acting.rollout, env=env, env_params=env_params, step_fn=networks.step,
       length=config.unroll_length, continuous=continuous)
@@ -115,6 +112,37 @@ def make_agent(config: ActorCriticConfig) -> Agent:
     ppo_update = ppo.make_ppo_update(config, networks, continuous=continuous)
   return Agent(config, networks, env, env_params, rollout, step, meta_loss,
                learning.make_meta_optimizer(config), inner.init, ppo_update)
+
+
+def _core_kwargs(config: ActorCriticConfig) -> dict[str, Any]:
+  """The S5 core's options of the config (none for other cores)."""
+  if config.core != "s5":
+    return {}
+  kwargs = {"num_layers": config.num_layers, "dt_min": config.dt_min,
+            "dt_max": config.dt_max}
+  if config.ssm_size:
+    kwargs["state_size"] = config.ssm_size
+  if not config.core_input_projection:
+    kwargs["input_projection"] = False
+  return kwargs
+
+
+def _net_kwargs(config: ActorCriticConfig) -> dict[str, Any]:
+  """The shared network's options that differ from its defaults."""
+  kwargs = {}
+  if config.encoder_sizes:
+    kwargs["encoder_sizes"] = config.encoder_sizes
+  if config.head_sizes:
+    kwargs["head_sizes"] = config.head_sizes
+  if config.activation != "leaky_relu":
+    kwargs["activation"] = config.activation
+  if config.hidden_gain != 2.0 ** 0.5:
+    kwargs["hidden_gain"] = config.hidden_gain
+  if config.head_gain:
+    kwargs["head_gain"] = config.head_gain
+  if config.no_reset:
+    kwargs["reset"] = False
+  return kwargs
 
 
 def init_state(key: PRNGKey, agent: Agent) -> TrainState:

@@ -18,7 +18,10 @@ AGENT_FLAGS = dict(core="mlp", method="none", learned=[], K=1, L=2,
                    num_minibatches=1, ppo_clip=0.2, clip_value=True,
                    normalize_advantages=True, anneal_lr=False,
                    adam_eps=1e-8, value_weight=0.5, max_grad_norm=1.0,
-                   gae_lambda=None)
+                   gae_lambda=None, encoder_sizes=[], head_sizes=[],
+                   activation="leaky_relu", hidden_gain=2.0 ** 0.5,
+                   head_gain=0.0, ssm_size=0, core_input_projection=True,
+                   no_reset=False)
 
 
 def settings(path, *, resume=False, num_seeds=2):

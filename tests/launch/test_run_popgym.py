@@ -106,6 +106,24 @@ def test_ppo_flags_build_the_config():
   assert (agent.value_weight, agent.max_grad_norm) == (1.0, 0.5)
 
 
+def test_network_flags_build_the_config():
+  values = {**AGENT_FLAGS, "task": "RepeatPreviousEasy", "core": "s5",
+            "width": 16, "encoder_sizes": ["8", "16"],
+            "head_sizes": ["8", "8"], "activation": "tanh",
+            "hidden_gain": 1.0, "head_gain": 2.0, "ssm_size": 8,
+            "core_input_projection": False, "no_reset": True}
+  with flagsaver.flagsaver(**values):
+    agent = run_popgym.build_config().agent
+  assert (agent.encoder_sizes, agent.head_sizes) == ((8, 16), (8, 8))
+  assert (agent.activation, agent.hidden_gain, agent.head_gain) == (
+      "tanh", 1.0, 2.0)
+  assert agent.ssm_size == 8 and not agent.core_input_projection
+  assert agent.no_reset
+  with flagsaver.flagsaver(**{**values, "encoder_sizes": ["8", "x"]}):
+    with pytest.raises(ValueError, match="must be integers"):
+      run_popgym.build_config()
+
+
 def test_ppo_run_writes_mmer_and_resumes_exactly(tmp_path):
   def config_at(path, resume=False):
     agent = ActorCriticConfig(task="RepeatPreviousEasy", core="mlp", width=8,
