@@ -1,4 +1,4 @@
-r"""Actor-critic (A2C or PPO, A2C optionally MG/BMG-meta-learned) on POPGym.
+r"""Actor-critic (A2C, optionally MG/BMG-meta-learned) on a POPGym task.
 
 Trains the agent of :mod:`agents.actor_critic` with a resettable S5 (or GRU,
 LSTM, MLP) core on a JAX POPGym memory task (any registered task) into a
