@@ -88,6 +88,11 @@ def _rows(fn, x: jax.Array) -> jax.Array:
   return y.reshape(x.shape[:-1] + y.shape[-1:])
 
 
+def _rows_identity(fn, x: jax.Array) -> jax.Array:
+  """``fn(x)`` (``x`` is already [B, D] rows)."""
+  return fn(x)
+
+
 def _check_shapes(x: jax.Array, resets: jax.Array, *, sequence: bool) -> None:
   """Raises ValueError unless x is [(T,) B, D] and resets [(T,) B]."""
   rank = 3 if sequence else 2
@@ -464,6 +469,7 @@ class S5Core(_Core):
     *,
     num_layers: int = 1,
     state_size: int | None = None,
+    input_projection: bool = True,
     name: str | None = None,
     **block_kwargs: Any,
   ):
@@ -475,6 +481,9 @@ class S5Core(_Core):
         has about the parameters and FLOPs of a GRU of width H (popjaxrl
         uses 4 blocks of width 256).
       state_size: N per layer (P = N / 2 complex states); defaults to H.
+      input_projection: a linear map of the input to width H first;
+        ``False`` feeds the input to the first block as it is (popjaxrl:
+        the encoder's output), so its size must be H.
       name: haiku module name.
       **block_kwargs: keyword arguments of :class:`S5Block` and
         :class:`S5SSM` (``activation``, ``layer_norm``, ``blocks``, ``scan``,
@@ -483,7 +492,9 @@ class S5Core(_Core):
     super().__init__(name=name)
     if num_layers < 1:
       raise ValueError(f"num_layers must be >= 1, got {num_layers}.")
-    self._encoder = hk.Linear(width, name="encoder")
+    self._width = width
+    self._encoder = (hk.Linear(width, name="encoder") if input_projection
+                     else None)
     self._blocks = [
       S5Block(
         width,
@@ -494,6 +505,18 @@ class S5Core(_Core):
       for i in range(num_layers)
     ]
 
+  def _project(self, x: jax.Array, rows) -> jax.Array:
+    """The input projection (``rows(fn, x)`` applies it), or ``x`` itself
+    when there is none (its size must then be H)."""
+    if self._encoder is not None:
+      return rows(self._encoder, x)
+    if x.shape[-1] != self._width:
+      raise ValueError(
+        f"S5Core(input_projection=False) needs inputs of its width "
+        f"{self._width}, got size {x.shape[-1]}."
+      )
+    return x
+
   def initial_state(self, batch_size: int) -> S5State:
     """Zeros: one complex64 [B, P] per layer."""
     return S5State(tuple(b.ssm.initial_state(batch_size) for b in self._blocks))
@@ -501,7 +524,7 @@ class S5Core(_Core):
   def step(self, x: jax.Array, reset: jax.Array, state: S5State):
     """One step, ``x`` [B, D], ``reset`` [B] -> ``(y [B, H], state)``."""
     _check_shapes(x, reset, sequence=False)
-    u, hidden = self._encoder(x), []
+    u, hidden = self._project(x, _rows_identity), []
     for block, h in zip(self._blocks, state.hidden, strict=True):
       u, h = block.step(u, reset, h)
       hidden.append(h)
@@ -510,7 +533,7 @@ class S5Core(_Core):
   def unroll(self, x: jax.Array, resets: jax.Array, state: S5State):
     """Sequence mode, ``x`` [T, B, D], ``resets`` [T, B] -> ``(y, state)``."""
     _check_shapes(x, resets, sequence=True)
-    u, hidden = _rows(self._encoder, x), []
+    u, hidden = self._project(x, _rows), []
     for block, h in zip(self._blocks, state.hidden, strict=True):
       u, h = block.unroll(u, resets, h)
       hidden.append(h)

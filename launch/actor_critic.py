@@ -29,12 +29,12 @@ from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.sharding import place_leaf
 from agents.actor_critic.training import init_state, iteration, make_agent
 from launch import plots
-from launch.loop import LoopSpec, RunSettings, run_loop
+from launch.loop import LoopSpec, RunSettings, reduce_chunk, run_loop
 from launch.rundir import RunDir, config_to_json, default_run_dir
 
-__all__ = ["Reporting", "env_placement", "machine", "make_loop_spec",
-           "placement", "print_outputs", "run_experiment", "seed_placement",
-           "summarize"]
+__all__ = ["Reporting", "env_placement", "machine", "make_loop_spec", "mmer",
+           "placement", "print_outputs", "reduce_with_max", "run_experiment",
+           "seed_placement", "summarize"]
 
 #: The files an actor-critic run directory ends with (``hyperparams.png``
 #: only when something is meta-learned).
@@ -85,7 +85,52 @@ def make_loop_spec(config: ActorCriticConfig, *,
   per_iteration = config.env_steps // config.num_updates
   return LoopSpec(init=init, chunk=chunk, num_iterations=config.num_updates,
                   env_steps_per_iteration=per_iteration,
-                  progress_key=reporting.return_key, place=place)
+                  progress_key=reporting.return_key, place=place,
+                  reduce=reduce_with_max)
+
+
+def reduce_with_max(metrics: Mapping[str, Any]) -> dict[str, np.ndarray]:
+  """:func:`launch.loop.reduce_chunk` plus ``episode_return_max``: the
+  largest per-iteration mean episode return of the chunk (iterations in
+  which an episode ended; NaN if none did).
+
+  Args:
+    metrics: leaves ``[S, n]``.
+
+  Returns:
+    ``{name: [S]}``.
+
+  References:
+    Lu et al, `Structured State Space Models for In-Context Reinforcement
+    Learning <https://arxiv.org/abs/2303.03982>`_, 2023 (MMER).
+  """
+  out = reduce_chunk(metrics)
+  if "episode_return" in metrics and "episodes" in metrics:
+    returns = np.asarray(metrics["episode_return"], np.float64)
+    ended = np.asarray(metrics["episodes"]) > 0
+    best = np.max(np.where(ended, returns, -np.inf), axis=1)
+    out["episode_return_max"] = np.where(np.isfinite(best), best, np.nan)
+  return out
+
+
+def mmer(rows: Sequence[Mapping[str, Any]]) -> list[float]:
+  """Per seed, the MMER: the maximum over training of the per-iteration
+  mean episode return (the max of the rows' ``episode_return_max``; NaN if
+  no episode ended or the rows lack the column).
+
+  References:
+    Lu et al, `Structured State Space Models for In-Context Reinforcement
+    Learning <https://arxiv.org/abs/2303.03982>`_, 2023.
+  """
+  seeds = sorted({r["seed"] for r in rows})
+  out = []
+  for s in seeds:
+    values = [r.get("episode_return_max", np.nan) for r in rows
+              if r["seed"] == s]
+    values = np.asarray(values, np.float64)
+    out.append(float(np.nanmax(values)) if np.any(~np.isnan(values))
+               else float("nan"))
+  return out
 
 
 def seed_placement(num_seeds: int) -> Callable:
@@ -195,8 +240,9 @@ def run_experiment(*, experiment: str, agent: ActorCriticConfig,
     extra: more JSON-ready config saved with the run (e.g. the variant).
 
   Returns:
-    The summary: ``run_dir``, per-seed ``final`` and ``lifetime`` returns,
-    ``env_steps`` (per seed), ``wall_s``, ``machine``, last ``hp/*`` values.
+    The summary: ``run_dir``, per-seed ``final`` and ``lifetime`` returns
+    and ``mmer`` (:func:`mmer`), ``env_steps`` (per seed), ``wall_s``,
+    ``machine``, last ``hp/*`` values.
   """
   place = placement(settings, agent)
   run_dir = settings.run_dir or default_run_dir(experiment)
@@ -216,6 +262,7 @@ def run_experiment(*, experiment: str, agent: ActorCriticConfig,
     summary = {"run_dir": run_dir, "experiment": experiment,
                "return_key": reporting.return_key,
                **summarize(rows, key=reporting.return_key),
+               "mmer": mmer(rows),
                "num_seeds": settings.num_seeds, "env_steps": agent.env_steps,
                "wall_s": wall, "machine": machine(),
                **{k: float(np.mean([r[k] for r in rows if r["iteration"]

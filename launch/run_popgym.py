@@ -45,6 +45,22 @@ sign-like, so loss weights get tiny meta-gradients). BMG learning the
 learning rate and entropy weight for 900k steps (584 updates) reached
 0.999 (223 s); the learning rate went from 3e-3 to 3.03e-3.
 
+Recurrent PPO (``--loss=ppo``: epochs × minibatches of whole environment
+sequences from the stored core state; ``results/ppo/README.md``), S5 2 ×
+128 on RepeatPreviousMedium, three seeds::
+
+  python -m launch.run_popgym --task=RepeatPreviousMedium --core=s5 \
+      --width=128 --num_layers=2 --loss=ppo --num_envs=16 \
+      --unroll_length=256 --ppo_epochs=4 --num_minibatches=4 \
+      --learning_rate=5e-4 --anneal_lr --adam_eps=1e-5 --max_grad_norm=0.5 \
+      --value_weight=1.0 --num_seeds=3 --steps=2000000 \
+      --run_dir=/work/runs/ppo/medium-ppo-s5-2x128
+
+Measured (load 15-16, 1802 s): mean episode return ≥ 0.9 after 365k ±
+98k env steps, final 0.996 ± 0.0004, MMER 1.0 (mean ± 95% CI over seeds
+0-2). On RepeatPreviousEasy (S5 2 × 64, 16 × 128, lr 1e-3) PPO reaches
+0.9 after 41k steps, the one-step learner above after 509k ± 82k.
+
 Meta-learn the entropy weight and λ by BMG instead::
 
   python -m launch.run_popgym --method=bmg --learned=entropy_weight,lambda_
@@ -65,7 +81,13 @@ from typing import Any
 from absl import app, flags
 
 import tasks
-from agents.actor_critic.config import LEARNABLE, METHODS, ActorCriticConfig
+from agents.actor_critic.config import (
+  LEARNABLE,
+  LOSSES,
+  METHODS,
+  ActorCriticConfig,
+)
+from agents.actor_critic.networks import ACTIVATIONS
 from agents.cores import CORE_NAMES
 from launch import common_flags, flag_checks
 from launch.actor_critic import Reporting, print_outputs, run_experiment
@@ -120,6 +142,74 @@ def define_agent_flags(**defaults: Any) -> dict[str, flags.FlagHolder]:
                       ("dt_min", "S5 smallest initial timescale."),
                       ("dt_max", "S5 largest initial timescale.")]:
     f[name] = flags.DEFINE_float(name, d[name], help_, **_KW)
+  f.update(_define_ppo_flags(d))
+  f.update(_define_network_flags())
+  return f
+
+
+def _define_network_flags() -> dict[str, flags.FlagHolder]:
+  """The network options of Lu et al. (2023) and the no-reset ablation."""
+  f = {name: flags.DEFINE_list(name, [], help_, **_KW) for name, help_ in [
+      ("encoder_sizes", "Encoder layer sizes (empty: width, width; the "
+       "paper: 128,256)."),
+      ("head_sizes", "Hidden sizes of each head (empty: width; the paper: "
+       "128,128).")]}
+  f["activation"] = flags.DEFINE_string(
+      "activation", "leaky_relu", "Encoder and head activation, one of "
+      f"{tuple(ACTIVATIONS)}.", **_KW)
+  f["hidden_gain"] = flags.DEFINE_float(
+      "hidden_gain", 2.0 ** 0.5, "Orthogonal-init gain of the encoder "
+      "(and head) layers.", **_KW)
+  f["head_gain"] = flags.DEFINE_float(
+      "head_gain", 0.0, "Orthogonal-init gain of the head hidden layers "
+      "(0: --hidden_gain; the paper: 2).", **_KW)
+  f["ssm_size"] = flags.DEFINE_integer(
+      "ssm_size", 0, "S5 state size N per layer (0: width).", **_KW)
+  f["core_input_projection"] = flags.DEFINE_bool(
+      "core_input_projection", True, "S5: project the encoder output to "
+      "width first (the paper: no; then the last encoder size is width).",
+      **_KW)
+  f["no_reset"] = flags.DEFINE_bool(
+      "no_reset", False, "Ablation: never wipe the core at episode "
+      "starts.", **_KW)
+  return f
+
+
+#: Defaults of the learner flags (the config's), see _define_ppo_flags.
+_PPO_DEFAULTS = {"loss": "a2c", "ppo_epochs": 4, "num_minibatches": 1,
+                 "ppo_clip": 0.2, "clip_value": True,
+                 "normalize_advantages": True, "anneal_lr": False,
+                 "adam_eps": 1e-8, "value_weight": 0.5,
+                 "max_grad_norm": 1.0}
+
+
+def _define_ppo_flags(defaults: Mapping[str, Any]
+                      ) -> dict[str, flags.FlagHolder]:
+  """The learner flags: loss, PPO's settings, value weight, Adam eps."""
+  d = {**_PPO_DEFAULTS, **defaults}
+  f = {"loss": flags.DEFINE_string(
+      "loss", d["loss"], f"Inner loss, one of {LOSSES}: 'ppo' is recurrent "
+      "PPO (epochs x minibatches of whole environment sequences).", **_KW)}
+  for name, help_ in [("ppo_epochs", "PPO passes over each rollout."),
+                      ("num_minibatches", "PPO minibatches per pass (of "
+                       "num_envs / num_minibatches environments each).")]:
+    f[name] = flags.DEFINE_integer(name, d[name], help_, **_KW)
+  for name, help_ in [("ppo_clip", "PPO ratio (and value) clip ε."),
+                      ("adam_eps", "ε of the inner Adam."),
+                      ("value_weight", "Weight of the value loss."),
+                      ("max_grad_norm", "Global-norm gradient clip (0: "
+                       "none).")]:
+    f[name] = flags.DEFINE_float(name, d[name], help_, **_KW)
+  for name, help_ in [("clip_value", "PPO: clip the value prediction to "
+                       "±ppo_clip of the behaviour value."),
+                      ("normalize_advantages", "PPO: standardise the "
+                       "advantages per minibatch."),
+                      ("anneal_lr", "PPO: learning rate falls linearly to "
+                       "0 over the run.")]:
+    f[name] = flags.DEFINE_bool(name, d[name], help_, **_KW)
+  f["gae_lambda"] = flags.DEFINE_float(
+      "gae_lambda", None, "λ of PPO's GAE: another name for --lambda_ "
+      "(give one of them).", **_KW)
   return f
 
 
@@ -227,7 +317,9 @@ def agent_config(holders: Mapping[str, flags.FlagHolder], *,
     **overrides: fields replacing the flag values (e.g. ``unroll_length``).
 
   Raises:
-    ValueError: unknown core, method, learned name or task, bad sizes.
+    ValueError: unknown core, method, loss, learned name or task, bad sizes,
+      PPO with a meta-gradient method or ``num_envs`` not a multiple of
+      ``num_minibatches``, ``--gae_lambda`` and ``--lambda_`` that differ.
   """
   v = {k: h.value for k, h in holders.items()}
   if v["steps"] < 1:
@@ -236,7 +328,21 @@ def agent_config(holders: Mapping[str, flags.FlagHolder], *,
   fields = {k: v[k] for k in ("core", "method", "K", "num_envs",
                               "unroll_length", "width", "num_layers",
                               "learning_rate", "discount", "lambda_",
-                              "entropy_weight", "dt_min", "dt_max")}
+                              "entropy_weight", "dt_min", "dt_max",
+                              "activation", "hidden_gain", "head_gain",
+                              "ssm_size", "core_input_projection",
+                              "no_reset", *_PPO_DEFAULTS)}
+  for name in ("encoder_sizes", "head_sizes"):
+    try:
+      fields[name] = tuple(int(n) for n in v[name])
+    except ValueError as e:
+      raise ValueError(f"--{name} must be integers, got {v[name]}.") from e
+  if v["gae_lambda"] is not None:
+    if holders["lambda_"].present and v["lambda_"] != v["gae_lambda"]:
+      raise ValueError(
+          f"--gae_lambda={v['gae_lambda']} and --lambda_={v['lambda_']} "
+          "name the same λ; give one of them.")
+    fields["lambda_"] = v["gae_lambda"]
   fields.update(learned=tuple(v["learned"]), task=task,
                 L=v["L"] if v["method"] == "bmg" else 1, **overrides)
   agent = ActorCriticConfig(**fields)
@@ -283,7 +389,7 @@ def main(argv):
   config = build_config()
   summary = run(config=config)
   print_outputs(summary, headline=f"final {summary['return_key']} per seed: "
-                f"{summary['final']}")
+                f"{summary['final']}; MMER per seed: {summary['mmer']}")
 
 
 # This launcher's flag defaults (see common_flags.snapshot_defaults).

@@ -2,10 +2,11 @@
 
 Layout as acme's agents: ``config`` (frozen dataclass), ``networks``
 (haiku, transformed to pure functions), ``losses`` (rlax λ-returns, A2C,
-PPO-clip), ``acting`` (``lax.scan`` rollouts), ``hyperparams`` (bijections
-and context of the meta-parameters), ``learning`` (inner and meta
-steps built on :mod:`bootstrap_meta`) and ``training`` (one jittable
-``train(key)``).
+PPO-clip), ``ppo`` (recurrent PPO: epochs × minibatches of whole
+environment sequences), ``acting`` (``lax.scan`` rollouts),
+``hyperparams`` (bijections and context of the meta-parameters),
+``learning`` (inner and meta steps built on :mod:`bootstrap_meta`) and
+``training`` (one jittable ``train(key)``).
 
 References:
   Flennerhag et al, `Bootstrapped Meta-Learning

@@ -89,8 +89,10 @@ class ActorCriticConfig:
       shared encoder and core.
     num_updates: meta-iterations of training (each consumes
       :attr:`rollouts_per_iteration` new rollouts).
-    loss: inner loss, ``"a2c"`` or ``"ppo"`` (clipped ratio to the
-      behaviour policy).
+    loss: inner loss, ``"a2c"`` (one gradient step per rollout) or
+      ``"ppo"``: recurrent PPO (:mod:`agents.actor_critic.ppo`),
+      :attr:`ppo_epochs` × :attr:`num_minibatches` clipped steps per
+      rollout on minibatches of whole environment sequences.
     optimizer: the inner update rule, ``"adam"`` or ``"sgd"`` (the papers:
       SGD 0.1).
     learning_rate: step size of the inner optimiser (initial value when
@@ -101,7 +103,7 @@ class ActorCriticConfig:
     lambda_: λ of the λ-returns (initial value when learned).
     entropy_weight: weight of the entropy regulariser (initial when learned).
     value_weight: weight of the critic loss (initial when learned).
-    ppo_clip: ε of the PPO ratio clip.
+    ppo_clip: ε of the PPO ratio clip (and of the value clip).
     learned: names from :data:`LEARNABLE` that are meta-learned.
     method: ``"none"`` (plain A2C), ``"mg"`` or ``"bmg"``.
     K: differentiable inner steps per meta-update.
@@ -135,6 +137,32 @@ class ActorCriticConfig:
       output the initial value on contexts drawn from ``U[-1, 1]``
       (Luketina et al., §3.3); otherwise it starts exactly there with a
       zero output layer.
+    ppo_epochs: PPO: passes over each rollout (popjaxrl: 30).
+    num_minibatches: PPO: minibatches per pass, each a disjoint set of
+      ``num_envs / num_minibatches`` environments with their whole
+      sequences and stored initial core states (popjaxrl: 8).
+    normalize_advantages: PPO: standardise the advantages per minibatch.
+    clip_value: PPO: clip the value prediction to ``±ppo_clip`` of the
+      behaviour value and take the larger squared error.
+    anneal_lr: PPO: learning rate falls linearly to 0 over
+      :attr:`num_updates` (constant within an iteration's epochs).
+    adam_eps: ε of the inner Adam (optax's default 1e-8; popjaxrl 1e-5).
+    encoder_sizes: encoder layer sizes (``()``: ``(width, width)``; Lu et
+      al.: ``(128, 256)`` with width 256).
+    head_sizes: hidden sizes of the policy and value heads (``()``:
+      ``(width,)``; Lu et al.: ``(128, 128)``).
+    activation: hidden activation of encoder and heads, a name in
+      :data:`agents.actor_critic.networks.ACTIVATIONS`.
+    hidden_gain: orthogonal-init gain of the encoder (and, unless
+      :attr:`head_gain` is set, head) layers (Lu et al.: √2).
+    head_gain: orthogonal-init gain of the heads' hidden layers (``0``:
+      :attr:`hidden_gain`; Lu et al.: 2).
+    ssm_size: S5 state size N per layer (``0``: ``width``; P = N / 2).
+    core_input_projection: S5: a linear map of the encoder output to
+      ``width`` before the first block; ``False`` (popjaxrl) needs the
+      encoder's last size to be ``width``.
+    no_reset: the core is not wiped at episode starts (popjaxrl's
+      ``NO_RESET`` ablation; Lu et al., V3(d)).
   """
 
   task: str = "RepeatPreviousEasy"
@@ -177,6 +205,20 @@ class ActorCriticConfig:
   context_history: int = 4
   context_hidden: int = 32
   context_pretrain: bool = False
+  ppo_epochs: int = 4
+  num_minibatches: int = 1
+  normalize_advantages: bool = True
+  clip_value: bool = True
+  anneal_lr: bool = False
+  adam_eps: float = 1e-8
+  encoder_sizes: tuple[int, ...] = ()
+  head_sizes: tuple[int, ...] = ()
+  activation: str = "leaky_relu"
+  hidden_gain: float = 2.0 ** 0.5
+  head_gain: float = 0.0
+  ssm_size: int = 0
+  core_input_projection: bool = True
+  no_reset: bool = False
 
   def __post_init__(self):
     _check_choice("core", self.core, CORE_NAMES)
@@ -201,14 +243,19 @@ class ActorCriticConfig:
     if len(set(self.learned)) != len(self.learned):
       raise ValueError(f"Duplicate learned names in {self.learned}.")
     for name in ("width", "num_layers", "num_envs", "unroll_length",
-                 "num_updates", "K", "L", "context_history", "context_hidden"):
+                 "num_updates", "K", "L", "context_history", "context_hidden",
+                 "ppo_epochs", "num_minibatches"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
     _check_positive(learning_rate=self.learning_rate, dt_min=self.dt_min,
                     dt_max=self.dt_max,
                     meta_learning_rate=self.meta_learning_rate,
                     meta_eps=self.meta_eps,
-                    target_step_size=self.target_step_size)
+                    target_step_size=self.target_step_size,
+                    adam_eps=self.adam_eps, ppo_clip=self.ppo_clip)
+    if self.loss == "ppo":
+      self._check_ppo()
+    self._check_network()
     for name in ("discount", "lambda_", "entropy_weight"):
       value = getattr(self, name)
       if not 0.0 < value < 1.0 and name in self.learned:
@@ -224,6 +271,55 @@ class ActorCriticConfig:
       raise ValueError(
           f"method={self.method!r} needs learned hyperparameters from "
           f"{LEARNABLE}.")
+
+  def _check_network(self) -> None:
+    """Raises ValueError for network options that do not fit together."""
+    from agents.actor_critic.networks import ACTIVATIONS
+
+    _check_choice("activation", self.activation, tuple(ACTIVATIONS))
+    for name in ("encoder_sizes", "head_sizes"):
+      object.__setattr__(self, name, tuple(int(n) for n in getattr(
+          self, name)))
+      if any(n < 1 for n in getattr(self, name)):
+        raise ValueError(f"{name} must be >= 1 each, got "
+                         f"{getattr(self, name)}.")
+    _check_positive(hidden_gain=self.hidden_gain)
+    if self.head_gain < 0 or self.ssm_size < 0:
+      raise ValueError("head_gain and ssm_size must be >= 0 (0: default), "
+                       f"got {self.head_gain} and {self.ssm_size}.")
+    if self.ssm_size % 2:
+      raise ValueError(f"ssm_size N must be even (P = N / 2 complex "
+                       f"states), got {self.ssm_size}.")
+    custom = (self.encoder_sizes or self.head_sizes or self.no_reset
+              or self.activation != "leaky_relu" or self.head_gain
+              or self.hidden_gain != 2.0 ** 0.5)
+    if self.separate_networks and custom:
+      raise ValueError("separate_networks has its own MLPs: encoder_sizes, "
+                       "head_sizes, activation, gains and no_reset apply to "
+                       "the shared network only.")
+    if self.core != "s5" and (self.ssm_size or not
+                              self.core_input_projection):
+      raise ValueError("ssm_size and core_input_projection=False are S5 "
+                       f"options; core={self.core!r}.")
+    encoded = self.encoder_sizes[-1] if self.encoder_sizes else self.width
+    if not self.core_input_projection and encoded != self.width:
+      raise ValueError(
+          f"core_input_projection=False feeds the encoder output "
+          f"(size {encoded}) to the S5 blocks of width {self.width}: make "
+          f"the last encoder size equal to width.")
+
+  def _check_ppo(self) -> None:
+    """Raises ValueError for PPO settings it cannot run."""
+    if self.method != "none":
+      raise ValueError(
+          f"loss='ppo' runs with method='none' only: meta-gradients through "
+          f"PPO's epochs x minibatches update are not supported yet (got "
+          f"method={self.method!r}). Use loss='a2c' to meta-learn.")
+    if self.num_envs % self.num_minibatches:
+      raise ValueError(
+          f"PPO splits the {self.num_envs} environments into "
+          f"num_minibatches={self.num_minibatches} equal minibatches of whole "
+          f"sequences: num_envs must be a multiple of num_minibatches.")
 
   @property
   def rollouts_per_iteration(self) -> int:

@@ -116,15 +116,17 @@ def _count(counter, skipped):
 
 
 def inner_optimizer(learning_rate, *, kind: str = "adam",
-                    max_norm: float = 0.0,
-                    eps_root: float = 0.0) -> optax.GradientTransformation:
+                    max_norm: float = 0.0, eps_root: float = 0.0,
+                    eps: float = 1e-8) -> optax.GradientTransformation:
   """The inner update rule: optional global-norm clipping, then Adam or SGD.
 
   Args:
-    learning_rate: step size (a float or a traced scalar).
+    learning_rate: step size (a float, a traced scalar or an optax
+      schedule of the step count).
     kind: ``"adam"`` or ``"sgd"`` (Luketina et al., Table 3: SGD 0.1).
     max_norm: clipping threshold; ``0`` for none.
     eps_root: Adam's ``eps_root`` (finite second derivatives at zero).
+    eps: Adam's ``eps`` (optax's default 1e-8; popjaxrl's PPO 1e-5).
 
   Returns:
     An optax transformation (always a two-element chain, so that its state
@@ -133,7 +135,8 @@ def inner_optimizer(learning_rate, *, kind: str = "adam",
   clip = (optax.clip_by_global_norm(max_norm) if max_norm > 0
           else optax.identity())
   if kind == "adam":
-    return optax.chain(clip, optax.adam(learning_rate, eps_root=eps_root))
+    return optax.chain(clip, optax.adam(learning_rate, eps=eps,
+                                        eps_root=eps_root))
   if kind == "sgd":
     return optax.chain(clip, optax.sgd(learning_rate))
   raise ValueError(f"Unknown inner optimizer {kind!r}; valid: adam, sgd.")
@@ -159,7 +162,8 @@ def make_target_optimizer(config: ActorCriticConfig
   """
   if config.target_step == "inner":
     return inner_optimizer(config.learning_rate, kind=config.optimizer,
-                           max_norm=config.max_grad_norm)
+                           max_norm=config.max_grad_norm,
+                           eps=config.adam_eps)
   if config.target_step == "rmsprop":
     return optax.rmsprop(config.target_step_size)
   return None
@@ -194,7 +198,8 @@ def make_step_fn(config: ActorCriticConfig, networks: Networks, *,
       default the config's A2C or PPO loss.
   """
   hyperparams_fn = make_hyperparams_fn(config)
-  fixed = {"max_norm": config.max_grad_norm, "kind": config.optimizer}
+  fixed = {"max_norm": config.max_grad_norm, "kind": config.optimizer,
+           "eps": config.adam_eps}
   learned_lr = "learning_rate" in config.learned
   if not learned_lr:
     fixed["learning_rate"] = config.learning_rate

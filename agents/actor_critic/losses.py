@@ -154,6 +154,11 @@ def make_ppo_loss(unroll_fn: Callable, *, clip: float = 0.2,
                   continuous: bool = False) -> LossFn:
   """As :func:`make_a2c_loss` with PPO's clipped surrogate for the policy.
 
+  One loss on a whole rollout, with λ-returns from the replayed values: a
+  single step on it has ratio 1. The agent's ``loss="ppo"`` is the
+  recurrent PPO of :mod:`agents.actor_critic.ppo` (several epochs of
+  minibatch steps, GAE from the behaviour values).
+
   Args:
     unroll_fn: as in :func:`make_a2c_loss`.
     clip: ε of the ratio clip to the behaviour policy (``traj.logits``).

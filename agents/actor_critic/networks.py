@@ -6,6 +6,11 @@ continuous actions, diagonal Gaussian with a state-independent log standard
 deviation) distribution and the value head a scalar, as the S5 agents of
 Lu et al. (2023). Everything is transformed into pure functions.
 
+The sizes, activation and orthogonal gains are options (:data:`ACTIVATIONS`;
+the paper: encoder 128 → 256, heads 128 → 128 with gain 2, see
+:func:`make_networks`), and ``reset=False`` feeds the core no episode
+boundaries (popjaxrl's ``NO_RESET`` ablation).
+
 References:
   Lu et al, `Structured State Space Models for In-Context Reinforcement
   Learning <https://arxiv.org/abs/2303.03982>`_, 2023.
@@ -24,10 +29,15 @@ import numpy as onp
 from agents import cores
 from agents.actor_critic.types import Array, CoreState, Params
 
-__all__ = ["ActorCriticNet", "Networks", "SeparateMLPNet", "make_networks",
-           "orthogonal"]
+__all__ = ["ACTIVATIONS", "ActorCriticNet", "Networks", "SeparateMLPNet",
+           "make_networks", "orthogonal"]
 
 _LOGITS_SCALE = 0.01  # Gain of the policy output layer (Lu et al., 2023).
+
+#: Hidden activations of the encoder and heads, by name.
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "leaky_relu": jax.nn.leaky_relu, "relu": jax.nn.relu, "tanh": jnp.tanh,
+    "gelu": jax.nn.gelu}
 
 
 def orthogonal(scale: float = 1.0) -> hk.initializers.Initializer:
@@ -66,44 +76,74 @@ class ActorCriticNet(hk.Module):
 
   def __init__(self, *, core: str, width: int, num_actions: int,
                continuous: bool = False, core_kwargs: dict | None = None,
+               encoder_sizes: tuple[int, ...] | None = None,
+               head_sizes: tuple[int, ...] | None = None,
+               activation: str = "leaky_relu",
+               hidden_gain: float = float(onp.sqrt(2.0)),
+               head_gain: float | None = None, reset: bool = True,
                name: str | None = None):
     """Builds the network.
 
     Args:
       core: a name in :data:`agents.cores.CORE_NAMES`.
-      width: encoder, core and head width.
+      width: core width (and, by default, encoder and head width).
       num_actions: A, number of actions (or action dimensions).
       continuous: diagonal Gaussian policy instead of categorical.
       core_kwargs: extra keyword arguments of the core.
+      encoder_sizes: encoder layer sizes (default ``(width, width)``; Lu
+        et al.: ``(128, 256)``).
+      head_sizes: hidden sizes of each head (default ``(width,)``; Lu et
+        al.: ``(128, 128)``).
+      activation: a name in :data:`ACTIVATIONS`, after every hidden layer.
+      hidden_gain: orthogonal gain of the encoder (and heads) layers.
+      head_gain: orthogonal gain of the heads' hidden layers (default
+        ``hidden_gain``; Lu et al.: 2).
+      reset: wipe the core at episode starts; ``False`` is popjaxrl's
+        ``NO_RESET`` ablation (the core never sees a boundary).
       name: haiku module name.
     """
     super().__init__(name=name)
+    if activation not in ACTIVATIONS:
+      raise ValueError(f"Unknown activation {activation!r}; valid: "
+                       f"{tuple(ACTIVATIONS)}.")
     self._num_actions = num_actions
     self._continuous = continuous
-    orth = orthogonal(onp.sqrt(2.0))
-    self._encoder = [hk.Linear(width, w_init=orth, name="enc_0"),
-                     hk.Linear(width, w_init=orth, name="enc_1")]
+    self._act = ACTIVATIONS[activation]
+    self._reset = reset
+    orth = orthogonal(hidden_gain)
+    head = orthogonal(hidden_gain if head_gain is None else head_gain)
+    sizes = (width, width) if encoder_sizes is None else encoder_sizes
+    self._encoder = [hk.Linear(n, w_init=orth, name=f"enc_{i}")
+                     for i, n in enumerate(sizes)]
     self.core = cores.make_core(core, width=width, **(core_kwargs or {}))
-    self._policy = [
-        hk.Linear(width, w_init=orth, name="pi_0"),
+    heads = (width,) if head_sizes is None else head_sizes
+    self._policy = [hk.Linear(n, w_init=head, name=f"pi_{i}")
+                    for i, n in enumerate(heads)] + [
         hk.Linear(num_actions, name="pi_out",
                   w_init=orthogonal(_LOGITS_SCALE))]
-    self._value = [hk.Linear(width, w_init=orth, name="v_0"),
-                   hk.Linear(1, name="v_out",
-                             w_init=orthogonal(1.0))]
+    self._value = [hk.Linear(n, w_init=head, name=f"v_{i}")
+                   for i, n in enumerate(heads)] + [
+        hk.Linear(1, name="v_out", w_init=orthogonal(1.0))]
+
+  def _mlp(self, layers, x: Array, *, final: bool) -> Array:
+    """``layers`` on rows ``x``, activating all but (unless ``final``) the
+    last."""
+    for i, layer in enumerate(layers):
+      x = layer(x)
+      if final or i < len(layers) - 1:
+        x = self._act(x)
+    return x
 
   def _encode(self, obs: Array) -> Array:
     # Dense maps run on [N, D] rows: the same numbers as on [T, B, D], but a
     # 2-D dot's weight gradient is faster on CPU (bench/core_throughput.py).
-    x = obs.reshape(-1, obs.shape[-1])
-    for layer in self._encoder:
-      x = jax.nn.leaky_relu(layer(x))
+    x = self._mlp(self._encoder, obs.reshape(-1, obs.shape[-1]), final=True)
     return x.reshape(obs.shape[:-1] + x.shape[-1:])
 
   def _heads(self, h: Array) -> tuple[Array, Array]:
     rows = h.reshape(-1, h.shape[-1])
-    pi = self._policy[1](jax.nn.leaky_relu(self._policy[0](rows)))
-    v = self._value[1](jax.nn.leaky_relu(self._value[0](rows)))
+    pi = self._mlp(self._policy, rows, final=False)
+    v = self._mlp(self._value, rows, final=False)
     pi = pi.reshape(h.shape[:-1] + pi.shape[-1:])
     v = v.reshape(h.shape[:-1])
     if self._continuous:
@@ -120,6 +160,8 @@ class ActorCriticNet(hk.Module):
     Returns:
       ``(policy_out [T, B, ·], values [T, B], final_state)``.
     """
+    if not self._reset:
+      resets = jnp.zeros_like(resets)
     h, state = self.core.unroll(self._encode(obs), resets, state)
     return (*self._heads(h), state)
 
@@ -129,6 +171,8 @@ class ActorCriticNet(hk.Module):
     Returns:
       ``(policy_out [B, ·], values [B], state)``.
     """
+    if not self._reset:
+      reset = jnp.zeros_like(reset)
     h, state = self.core.step(self._encode(obs), reset, state)
     return (*self._heads(h), state)
 
@@ -202,7 +246,8 @@ class Networks(NamedTuple):
 def make_networks(*, core: str, width: int, num_actions: int,
                   continuous: bool = False,
                   core_kwargs: dict | None = None,
-                  separate: bool = False) -> Networks:
+                  separate: bool = False,
+                  net_kwargs: dict | None = None) -> Networks:
   """Transforms :class:`ActorCriticNet` into pure functions.
 
   Args:
@@ -212,12 +257,18 @@ def make_networks(*, core: str, width: int, num_actions: int,
     continuous: diagonal Gaussian policy.
     core_kwargs: extra keyword arguments of the core.
     separate: :class:`SeparateMLPNet` (``core`` must be ``"mlp"``).
+    net_kwargs: further keyword arguments of :class:`ActorCriticNet`
+      (``encoder_sizes``, ``head_sizes``, ``activation``, ``hidden_gain``,
+      ``head_gain``, ``reset``); not with ``separate``.
 
   Returns:
     :class:`Networks`.
   """
   if separate and core != "mlp":
     raise ValueError(f"separate networks need core='mlp', got {core!r}.")
+  if separate and net_kwargs:
+    raise ValueError("net_kwargs apply to the shared network only, not to "
+                     f"separate=True; got {sorted(net_kwargs)}.")
   if core not in cores.CORE_NAMES:
     raise ValueError(f"Unknown core {core!r}; valid: {cores.CORE_NAMES}.")
 
@@ -227,7 +278,8 @@ def make_networks(*, core: str, width: int, num_actions: int,
                            continuous=continuous)
     else:
       net = ActorCriticNet(core=core, width=width, num_actions=num_actions,
-                           continuous=continuous, core_kwargs=core_kwargs)
+                           continuous=continuous, core_kwargs=core_kwargs,
+                           **(net_kwargs or {}))
 
     def init(obs, resets):
       return net.unroll(obs, resets, net.initial_state(obs.shape[1]))

@@ -2,7 +2,9 @@
 
 ``make_train(config)`` returns ``train(key) -> (final_state, metrics)``, so
 ``jax.vmap(train)`` runs seeds in parallel. Without meta-learning an
-iteration is one rollout and one learner update. With MG or BMG it is one
+iteration is one rollout and one learner update (``loss="a2c"``), or one
+rollout and PPO's ``ppo_epochs × num_minibatches`` steps on it
+(``loss="ppo"``, :mod:`agents.actor_critic.ppo`). With MG or BMG it is one
 call of the online meta-loss (:mod:`agents.actor_critic.online`): a scan
 that steps the learner on the pending rollout and collects the next one
 with ``sg(x)``, differentiated w.r.t. ``w`` once; environment data is a
@@ -29,7 +31,7 @@ import optax
 
 import bootstrap_meta as bm
 import tasks
-from agents.actor_critic import acting, hyperparams, learning, online
+from agents.actor_critic import acting, hyperparams, learning, online, ppo
 from agents.actor_critic.acting import ActorState, Trajectory
 from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.learning import LearnerState, MetaState
@@ -54,6 +56,8 @@ class Agent(NamedTuple):
   meta_loss: Callable | None  # online: (w, OnlineCarry, target_state)
   meta_optimizer: optax.GradientTransformation
   inner_init: Callable  # params -> inner optimiser state
+  # loss="ppo": (LearnerState, Trajectory, key) -> (LearnerState, Metrics).
+  ppo_update: Callable | None = None
 
 
 class TrainState(NamedTuple):
@@ -84,14 +88,11 @@ def make_agent(config: ActorCriticConfig) -> Agent:
     raise ValueError("BMG's KL matching supports Discrete actions only; "
                      "valid methods for continuous actions: ('none', 'mg').")
   num_actions = math.prod(space.shape) if continuous else space.n
-  core_kwargs = {}
-  if config.core == "s5":
-    core_kwargs = {"num_layers": config.num_layers, "dt_min": config.dt_min,
-                   "dt_max": config.dt_max}
   networks = make_networks(core=config.core, width=config.width,
                            num_actions=num_actions, continuous=continuous,
-                           core_kwargs=core_kwargs,
-                           separate=config.separate_networks)
+                           core_kwargs=_core_kwargs(config),
+                           separate=config.separate_networks,
+                           net_kwargs=_net_kwargs(config))
   rollout = functools.partial(
       acting.rollout, env=env, env_params=env_params, step_fn=networks.step,
       length=config.unroll_length, continuous=continuous)
@@ -103,9 +104,45 @@ def make_agent(config: ActorCriticConfig) -> Agent:
   step = learning.make_step_fn(config, networks, continuous=continuous)
   inner = learning.inner_optimizer(config.learning_rate,
                                    kind=config.optimizer,
-                                   max_norm=config.max_grad_norm)
+                                   max_norm=config.max_grad_norm,
+                                   eps=config.adam_eps)
+  ppo_update = None
+  if config.loss == "ppo":
+    inner = ppo.ppo_optimizer(config)
+    ppo_update = ppo.make_ppo_update(config, networks, continuous=continuous)
   return Agent(config, networks, env, env_params, rollout, step, meta_loss,
-               learning.make_meta_optimizer(config), inner.init)
+               learning.make_meta_optimizer(config), inner.init, ppo_update)
+
+
+def _core_kwargs(config: ActorCriticConfig) -> dict[str, Any]:
+  """The S5 core's options of the config (none for other cores)."""
+  if config.core != "s5":
+    return {}
+  kwargs = {"num_layers": config.num_layers, "dt_min": config.dt_min,
+            "dt_max": config.dt_max}
+  if config.ssm_size:
+    kwargs["state_size"] = config.ssm_size
+  if not config.core_input_projection:
+    kwargs["input_projection"] = False
+  return kwargs
+
+
+def _net_kwargs(config: ActorCriticConfig) -> dict[str, Any]:
+  """The shared network's options that differ from its defaults."""
+  kwargs = {}
+  if config.encoder_sizes:
+    kwargs["encoder_sizes"] = config.encoder_sizes
+  if config.head_sizes:
+    kwargs["head_sizes"] = config.head_sizes
+  if config.activation != "leaky_relu":
+    kwargs["activation"] = config.activation
+  if config.hidden_gain != 2.0 ** 0.5:
+    kwargs["hidden_gain"] = config.hidden_gain
+  if config.head_gain:
+    kwargs["head_gain"] = config.head_gain
+  if config.no_reset:
+    kwargs["reset"] = False
+  return kwargs
 
 
 def init_state(key: PRNGKey, agent: Agent) -> TrainState:
@@ -202,6 +239,8 @@ def iteration(agent: Agent, state: TrainState) -> tuple[TrainState, Metrics]:
   and ``state.meta.skipped``.
   """
   config = agent.config
+  if config.loss == "ppo":
+    return _ppo_iteration(agent, state)
   if config.method == "none":
     actor, traj = heal_rollout(agent, state.learner.params, state.actor)
     learner = agent.step(state.learner, state.meta.params, traj)
@@ -217,6 +256,18 @@ def iteration(agent: Agent, state: TrainState) -> tuple[TrainState, Metrics]:
              **_skip_metrics(state.learner, nxt.learner),
              **_hyperparam_metrics(agent, meta, nxt.learner)}
   return TrainState(nxt.learner, meta, nxt.actor, nxt.traj), metrics
+
+
+def _ppo_iteration(agent: Agent,
+                   state: TrainState) -> tuple[TrainState, Metrics]:
+  """One rollout and PPO's epochs × minibatches on it (``ppo/*`` metrics);
+  the environments' shuffling key is split off the actor's key."""
+  actor, traj = heal_rollout(agent, state.learner.params, state.actor)
+  key, ppo_key = jax.random.split(actor.key)
+  learner, ppo_metrics = agent.ppo_update(state.learner, traj, ppo_key)
+  metrics = {**trajectory_metrics(traj), **ppo_metrics,
+             **_skip_metrics(state.learner, learner)}
+  return TrainState(learner, state.meta, actor._replace(key=key)), metrics
 
 
 def _skip_metrics(before: LearnerState, after: LearnerState) -> Metrics:

@@ -14,7 +14,14 @@ AGENT_FLAGS = dict(core="mlp", method="none", learned=[], K=1, L=2,
                    steps=1000, num_envs=2, unroll_length=8, width=8,
                    num_layers=1, learning_rate=1e-3, discount=0.5,
                    lambda_=0.95, entropy_weight=1e-3, dt_min=0.01,
-                   dt_max=1.0, variant="")
+                   dt_max=1.0, variant="", loss="a2c", ppo_epochs=4,
+                   num_minibatches=1, ppo_clip=0.2, clip_value=True,
+                   normalize_advantages=True, anneal_lr=False,
+                   adam_eps=1e-8, value_weight=0.5, max_grad_norm=1.0,
+                   gae_lambda=None, encoder_sizes=[], head_sizes=[],
+                   activation="leaky_relu", hidden_gain=2.0 ** 0.5,
+                   head_gain=0.0, ssm_size=0, core_input_projection=True,
+                   no_reset=False)
 
 
 def settings(path, *, resume=False, num_seeds=2):

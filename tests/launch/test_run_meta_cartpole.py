@@ -126,3 +126,17 @@ def test_flags_build_the_config():
   assert (config.variant, config.eval_trials, config.eval_episodes) == (
       "s5", (16, 32), 8)
   assert config.agent.task == "MetaNoisyStatelessCartPole"
+
+
+def test_ppo_flags_build_the_config():
+  values = {**AGENT_FLAGS, "task": "MetaStatelessCartPole", "loss": "ppo",
+            "num_envs": 8, "ppo_epochs": 2, "num_minibatches": 4,
+            "no_reset": True, "eval_trials": ["16"], "eval_episodes": 8}
+  with flagsaver.flagsaver(**values):
+    agent = run_meta_cartpole.build_config().agent
+  assert (agent.loss, agent.ppo_epochs, agent.num_minibatches) == (
+      "ppo", 2, 4)
+  assert agent.no_reset
+  with flagsaver.flagsaver(**{**values, "num_minibatches": 3}):
+    with pytest.raises(ValueError, match="multiple of"):
+      run_meta_cartpole.build_config()

@@ -65,6 +65,10 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
     (dict(task="StatelessPendulumEasy", method="bmg",
           learned=["entropy_weight"]), r"Discrete actions.*'mg'"),
     (dict(steps=0), "steps must be >= 1"),
+    (dict(loss="ppo", num_envs=6, num_minibatches=4), "multiple of"),
+    (dict(loss="ppo", method="mg", learned=["entropy_weight"]),
+     "method='none' only"),
+    (dict(loss="vtrace"), r"loss 'vtrace'.*'ppo'"),
 ])
 def test_bad_flags_fail_before_compute(flag_values, match):
   values = {**AGENT_FLAGS, "task": "RepeatPreviousEasy", **flag_values}
@@ -84,6 +88,59 @@ def test_flags_build_the_config():
                                                     "gru")
   assert config.agent.num_updates == 10_000 // (4 * 16)
   assert config.settings.num_seeds == 3
+
+
+def test_ppo_flags_build_the_config():
+  values = {**AGENT_FLAGS, "task": "RepeatPreviousEasy", "loss": "ppo",
+            "ppo_epochs": 3, "num_minibatches": 2, "num_envs": 4,
+            "ppo_clip": 0.3, "gae_lambda": 1.0, "clip_value": False,
+            "normalize_advantages": False, "anneal_lr": True,
+            "adam_eps": 1e-5, "value_weight": 1.0, "max_grad_norm": 0.5}
+  with flagsaver.flagsaver(**values):
+    agent = run_popgym.build_config().agent
+  assert (agent.loss, agent.ppo_epochs, agent.num_minibatches) == (
+      "ppo", 3, 2)
+  assert (agent.ppo_clip, agent.lambda_, agent.adam_eps) == (0.3, 1.0, 1e-5)
+  assert not agent.clip_value and not agent.normalize_advantages
+  assert agent.anneal_lr
+  assert (agent.value_weight, agent.max_grad_norm) == (1.0, 0.5)
+
+
+def test_network_flags_build_the_config():
+  values = {**AGENT_FLAGS, "task": "RepeatPreviousEasy", "core": "s5",
+            "width": 16, "encoder_sizes": ["8", "16"],
+            "head_sizes": ["8", "8"], "activation": "tanh",
+            "hidden_gain": 1.0, "head_gain": 2.0, "ssm_size": 8,
+            "core_input_projection": False, "no_reset": True}
+  with flagsaver.flagsaver(**values):
+    agent = run_popgym.build_config().agent
+  assert (agent.encoder_sizes, agent.head_sizes) == ((8, 16), (8, 8))
+  assert (agent.activation, agent.hidden_gain, agent.head_gain) == (
+      "tanh", 1.0, 2.0)
+  assert agent.ssm_size == 8 and not agent.core_input_projection
+  assert agent.no_reset
+  with flagsaver.flagsaver(**{**values, "encoder_sizes": ["8", "x"]}):
+    with pytest.raises(ValueError, match="must be integers"):
+      run_popgym.build_config()
+
+
+def test_ppo_run_writes_mmer_and_resumes_exactly(tmp_path):
+  def config_at(path, resume=False):
+    agent = ActorCriticConfig(task="RepeatPreviousEasy", core="mlp", width=8,
+                              num_envs=2, unroll_length=16, num_updates=4,
+                              loss="ppo", ppo_epochs=2, num_minibatches=2)
+    return run_popgym.PopgymConfig(agent=agent,
+                                   settings=settings(path, resume=resume))
+
+  full = tmp_path / "full"
+  summary = run_popgym.run(config=config_at(full))
+  rows = rows_of(full)
+  assert all("ppo/clip_fraction" in r for r in rows)
+  # The only episodes end in the 4th iteration: MMER is its mean return.
+  assert summary["mmer"] == [r["episode_return_max"] for r in rows[-2:]]
+  assert summary["mmer"] == [r["episode_return"] for r in rows[-2:]]
+  check_resume(full, tmp_path / "cut", run_popgym.run, config_at,
+               checkpoint="checkpoints/4")
 
 
 def test_num_updates_for_budget():
