@@ -22,6 +22,7 @@ Writes ``bench/results/tuning_free_trace_{signal,ARM}.jsonl``.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import pathlib
@@ -80,6 +81,19 @@ def signal(problem, lr, key, steps):
 EXACT_DECAYS = (0.9, 0.99)
 
 
+def _adam_step(problem, x, m, v, log_lr, t, batch):
+  """One Adam step (β = 0.9, 0.999; eps 1e-8, eps_root 1e-8) with a
+  traced ``log_lr``, differentiable in every argument; ``t`` from 1."""
+  b1, b2, eps, eps_root = 0.9, 0.999, 1e-8, 1e-8
+  g = jax.grad(problem.loss)(x, batch)
+  m = jax.tree.map(lambda a, b: b1 * a + (1 - b1) * b, m, g)
+  v = jax.tree.map(lambda a, b: b2 * a + (1 - b2) * b * b, v, g)
+  u = jax.tree.map(
+      lambda a, b: -jnp.exp(log_lr) * (a / (1 - b1 ** t)) / (
+          jnp.sqrt(b / (1 - b2 ** t) + eps_root) + eps), m, v)
+  return optax.apply_updates(x, u), m, v
+
+
 def signal_exact(problem, lr, key, steps):
   """As :func:`signal`, with the learner's Jacobian kept in the trace.
 
@@ -88,20 +102,12 @@ def signal_exact(problem, lr, key, steps):
   one Hessian-vector product a step (Williams and Zipser's real-time
   recurrent learning, truncated by the decay μ). ``h_t = ∇f_{t+1}·z_t``.
   """
-  b1, b2, eps, eps_root = 0.9, 0.999, 1e-8, 1e-8
   k_init, k_data = jax.random.split(key)
   params = problem.init(k_init)
   keys = jax.random.split(k_data, steps + 1)
   zeros = jax.tree.map(jnp.zeros_like, params)
 
-  def adam_step(x, m, v, log_lr, t, batch):
-    g = jax.grad(problem.loss)(x, batch)
-    m = jax.tree.map(lambda a, b: b1 * a + (1 - b1) * b, m, g)
-    v = jax.tree.map(lambda a, b: b2 * a + (1 - b2) * b * b, v, g)
-    u = jax.tree.map(
-        lambda a, b: -jnp.exp(log_lr) * (a / (1 - b1 ** t)) / (
-            jnp.sqrt(b / (1 - b2 ** t) + eps_root) + eps), m, v)
-    return optax.apply_updates(x, u), m, v
+  adam_step = functools.partial(_adam_step, problem)
 
   def step(carry, inputs):
     x, m, v, zs = carry
@@ -139,21 +145,13 @@ def rtrl_controller(problem, key, steps, *, lr=1e-2, decay=0.99,
   validation loss and ``log10 η`` every step. A non-finite ``h`` (the
   trace can overflow on the RNNs) skips the meta-step and zeroes the trace.
   """
-  b1, b2, eps, eps_root = 0.9, 0.999, 1e-8, 1e-8
   meta = optax.adam(meta_lr, eps=1e-4)
   k_init, k_data = jax.random.split(key)
   params = problem.init(k_init)
   keys = jax.random.split(k_data, steps + 1)
   zeros = jax.tree.map(jnp.zeros_like, params)
 
-  def adam_step(x, m, v, log_lr, t, batch):
-    g = jax.grad(problem.loss)(x, batch)
-    m = jax.tree.map(lambda a, b: b1 * a + (1 - b1) * b, m, g)
-    v = jax.tree.map(lambda a, b: b2 * a + (1 - b2) * b * b, v, g)
-    u = jax.tree.map(
-        lambda a, b: -jnp.exp(log_lr) * (a / (1 - b1 ** t)) / (
-            jnp.sqrt(b / (1 - b2 ** t) + eps_root) + eps), m, v)
-    return optax.apply_updates(x, u), m, v
+  adam_step = functools.partial(_adam_step, problem)
 
   def step(carry, inputs):
     x, m, v, z, w, meta_state = carry
