@@ -37,7 +37,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import sys
 import time
 
 import jax
@@ -62,10 +61,6 @@ WIDTH = flags.DEFINE_integer("width", 256, "MLP width.")
 SEPARATE = flags.DEFINE_bool("separate_networks", True, "Separate MLPs.")
 
 _PERIOD = 100_000
-
-
-def _logit(p: float) -> float:
-  return math.log(p) - math.log1p(-p)
 
 
 def make_program(agent, num_iterations: int):
@@ -144,7 +139,6 @@ def main(argv):
         "by_tenth": [round(x, 3) for x in profile(r, per_iteration)],
         "steps": num_iterations * per_iteration, "runs": n,
         "wall_s": round(wall, 1)}), flush=True)
-  sys.stdout.flush()
 
 
 if __name__ == "__main__":
