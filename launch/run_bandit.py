@@ -45,7 +45,7 @@ from typing import Any
 
 from absl import app, flags
 
-from agents.actor_critic.config import ActorCriticConfig
+from agents.actor_critic.config import TARGET_MODES, ActorCriticConfig
 from launch import common_flags, flag_checks
 from launch.actor_critic import Reporting, print_outputs, run_experiment
 from launch.loop import RunSettings
@@ -83,6 +83,13 @@ VARIANT = flags.DEFINE_string(
 OUTER_ENTROPY = flags.DEFINE_float(
     "outer_entropy_weight", 0.0, "MG: entropy weight of the outer "
     "objective.", **_KW)
+CONTEXT_PRETRAIN = flags.DEFINE_bool(
+    "context_pretrain", False, "Pre-train the context MLP from a random "
+    "start to --entropy_weight on U[-1, 1] contexts (Luketina et al.; "
+    "otherwise its output layer starts at zero).", **_KW)
+TARGET_MODE = flags.DEFINE_string(
+    "target_mode", "bootstrap", f"BMG: match to the target or to its "
+    f"average-velocity point: {TARGET_MODES}.", **_KW)
 flags.adopt_module_key_flags(common_flags)  # --help lists the shared flags.
 
 #: Arm switch period of the registered SwitchingBandit (per environment).
@@ -126,7 +133,9 @@ def make_agent_config(*, method: str, context: str, steps: int,
                       entropy_weight: float = 0.1,
                       meta_learning_rate: float = 1e-3, K: int = 1,
                       L: int = 2, context_history: int = 20,
-                      outer_entropy_weight: float = 0.0
+                      outer_entropy_weight: float = 0.0,
+                      context_pretrain: bool = False,
+                      target_mode: str = "bootstrap"
                       ) -> ActorCriticConfig:
   """The agent of one variant, sized to about ``steps`` environment steps.
 
@@ -153,7 +162,8 @@ def make_agent_config(*, method: str, context: str, steps: int,
       K=K, L=L if method == "bmg" else 1,
       meta_learning_rate=meta_learning_rate, outer_discount=_DISCOUNT,
       outer_lambda=0.0, outer_entropy_weight=outer_entropy_weight,
-      context_history=context_history, **_context_kwargs(context))
+      context_history=context_history, context_pretrain=context_pretrain,
+      target_mode=target_mode, **_context_kwargs(context))
   per = agent.rollouts_per_iteration * unroll_length * num_envs
   return dataclasses.replace(agent, num_updates=max(1, steps // per))
 
@@ -184,7 +194,9 @@ def build_config() -> BanditConfig:
       entropy_weight=ENTROPY_WEIGHT.value,
       meta_learning_rate=META_LEARNING_RATE.value, K=K_STEPS.value,
       L=L_STEPS.value, context_history=HISTORY.value,
-      outer_entropy_weight=OUTER_ENTROPY.value)
+      outer_entropy_weight=OUTER_ENTROPY.value,
+      context_pretrain=CONTEXT_PRETRAIN.value,
+      target_mode=TARGET_MODE.value)
   return BanditConfig(
       agent=agent, settings=common_flags.run_settings(),
       variant=VARIANT.value or variant_label(
@@ -222,9 +234,12 @@ def register_validators() -> None:
       ["meta_learning_rate", "K", "outer_entropy_weight"], flag="method",
       values=("mg", "bmg"), why="a fixed entropy weight is not "
       "meta-learned.")
-  flag_checks.refuse_unless(["L"], flag="method", values=("bmg",),
+  flag_checks.one_of("target_mode", TARGET_MODES)
+  flag_checks.refuse_unless(["L", "target_mode"], flag="method",
+                            values=("bmg",),
                             why="only BMG has a target.")
-  flag_checks.refuse_unless(["context_history"], flag="context",
+  flag_checks.refuse_unless(["context_history", "context_pretrain"],
+                            flag="context",
                             values=("reward", "rich"),
                             why="there is no context.")
   flag_checks.at_least(1, "steps", "num_envs", "unroll_length", "width",

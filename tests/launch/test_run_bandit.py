@@ -74,7 +74,8 @@ def test_bad_flags_fail_before_compute(flag_values, match):
 # the last-imported launcher's defaults apply: set every flag read here.
 _BANDIT_DEFAULTS = dict(width=32, learning_rate=1e-2, entropy_weight=0.1,
                         meta_learning_rate=1e-3, K=1, L=2,
-                        context_history=20, outer_entropy_weight=0.0)
+                        context_history=20, outer_entropy_weight=0.0,
+                        context_pretrain=False, target_mode="bootstrap")
 
 
 def test_flags_build_the_variant():
@@ -92,6 +93,19 @@ def test_flags_build_the_variant():
                            num_envs=4, unroll_length=8, **_BANDIT_DEFAULTS):
     agent = run_bandit.build_config().agent
   assert (agent.context, agent.context_stats, agent.L) == (True, "reward", 2)
+  assert (agent.context_pretrain, agent.target_mode) == (False, "bootstrap")
+
+
+def test_pretrained_context_and_average_target_reach_the_agent():
+  flags = dict(_BANDIT_DEFAULTS, context_pretrain=True,
+               target_mode="average", entropy_weight=0.3)
+  with flagsaver.flagsaver(method="bmg", context="reward", steps=9600,
+                           num_envs=4, unroll_length=8, **flags):
+    config = run_bandit.build_config()
+  agent = config.agent
+  assert (agent.context_pretrain, agent.target_mode) == (True, "average")
+  assert agent.entropy_weight == 0.3
+  assert config.variant == "bmg-reward-init0.3"
 
 
 @pytest.mark.slow
