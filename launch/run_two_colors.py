@@ -120,7 +120,8 @@ TARGET_STEP_SIZE = flags.DEFINE_float(
     **_KW)
 TARGET_MODE = flags.DEFINE_string(
     "target_mode", "bootstrap", f"BMG: match to the target or to its "
-    f"average-velocity point: {TARGET_MODES}.", **_KW)
+    f"average-velocity point, or build it with the outer objective's "
+    f"rule along the learner's path: {TARGET_MODES}.", **_KW)
 KL_REDUCTION = flags.DEFINE_string(
     "kl_reduction", "mean", f"BMG's KL over time: {KL_REDUCTIONS}.", **_KW)
 CONTINUE_FROM_FLAG = flags.DEFINE_string(
@@ -145,7 +146,9 @@ META_LR = flags.DEFINE_float(
     "meta_learning_rate", 3e-4, "Meta-Adam step size (eps 1e-4); see the "
     "module docstring for why not the paper's 1e-4.", **_KW)
 OUTER_ENTROPY = flags.DEFINE_float(
-    "outer_entropy_weight", 0.1, "MG's outer entropy weight (BMG: 0).",
+    "outer_entropy_weight", 0.1, "Entropy weight of the outer objective: "
+    "MG's, and BMG's target rule with --target_mode=outer (other BMG "
+    "targets: 0).",
     **_KW)
 HISTORY = flags.DEFINE_integer(
     "context_history", 10, "H, updates in the context.", **_KW)
@@ -214,8 +217,8 @@ def _agent_config(*, method: str, context: str, steps: int,
                    entropy_weight=kw.pop("initial_entropy_weight"),
                    context=context != "none",
                    context_stats="rich" if context == "none" else context)
-    if method == "bmg":
-      learned["outer_entropy_weight"] = 0.0
+    if method == "bmg" and kw.get("target_mode") != "outer":
+      learned["outer_entropy_weight"] = 0.0  # The target has no entropy.
     base = dict(kw, **learned, num_updates=1)
   sized = ActorCriticConfig(**base)
   per_iteration = sized.env_steps
@@ -344,6 +347,15 @@ def main(argv):
       f"in {summary['wall_s']:.0f} s"))
 
 
+def _bmg_outer_entropy_error(values) -> str | None:
+  """BMG reads --outer_entropy_weight only with --target_mode=outer."""
+  if (values["method"] == "bmg" and values["target_mode"] != "outer"
+      and flags.FLAGS["outer_entropy_weight"].present):
+    return ("--outer_entropy_weight is used by BMG only with "
+            "--target_mode=outer (its other targets have no entropy term).")
+  return None
+
+
 def register_validators() -> None:
   """Flag checks run by absl when it parses the command line (before any
   compute; see :mod:`launch.flag_checks`)."""
@@ -364,8 +376,10 @@ def register_validators() -> None:
        "meta_grad_clip", "K"], flag="method", values=("mg", "bmg"),
       why="a fixed entropy weight is not meta-learned.")
   flag_checks.refuse_unless(
-      ["outer_entropy_weight"], flag="method", values=("mg",),
-      why="BMG's target has no entropy term (fixed at 0).")
+      ["outer_entropy_weight"], flag="method", values=("mg", "bmg"),
+      why="a fixed entropy weight has no outer objective.")
+  flag_checks.rule(["method", "target_mode", "outer_entropy_weight"],
+                   _bmg_outer_entropy_error)
   flag_checks.refuse_unless(
       ["L", "target_step", "target_step_size", "target_mode",
        "kl_reduction", "continue_from"], flag="method", values=("bmg",),

@@ -43,10 +43,15 @@ OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 #: curvature-corrected target, Flennerhag et al. 2022).
 TARGET_STEPS: tuple[str, ...] = ("inner", "sgd", "rmsprop")
 #: What BMG matches ``x⁽ᴷ⁾(w)`` to: the bootstrapped target ``x̃`` itself,
-#: or the average-velocity point ``x⁽⁰⁾ + K (x̃ − x⁽⁰⁾) / (K + L − 1)``
+#: the average-velocity point ``x⁽⁰⁾ + K (x̃ − x⁽⁰⁾) / (K + L − 1)``
 #: (the target's mean meta-learned step, so that steps that keep going the
-#: same way do not reward a larger meta-parameter; ``L = 1`` is unchanged).
-TARGET_MODES: tuple[str, ...] = ("bootstrap", "average")
+#: same way do not reward a larger meta-parameter; ``L = 1`` is unchanged),
+#: or ``"outer"``: ``x⁽ᴷ⁾`` plus, at each of the ``L − 1`` points the learner
+#: passes with ``w``, the step the outer objective's hyperparameters would
+#: have taken there, plus the final outer step (the target no longer moves
+#: with ``w``, so the bootstrapped steps cannot reward ``w`` for their own
+#: entropy bonus; with the outer values equal to ``w`` it is ``x̃``).
+TARGET_MODES: tuple[str, ...] = ("bootstrap", "average", "outer")
 #: How the BMG policy KL is reduced over the ``[T, B]`` states: the mean,
 #: or the sum over time (mean over environments), as public code does.
 KL_REDUCTIONS: tuple[str, ...] = ("mean", "sum")
@@ -115,8 +120,10 @@ class ActorCriticConfig:
       state, so the target's last step is of the inner steps' size).
     target_step_size: BMG: step size of the ``"sgd"`` and ``"rmsprop"``
       target steps.
-    target_mode: BMG: ``"bootstrap"`` (match to ``x̃``) or ``"average"``
-      (match to the average-velocity point, see :data:`TARGET_MODES`).
+    target_mode: BMG: ``"bootstrap"`` (match to ``x̃``), ``"average"``
+      (match to the average-velocity point) or ``"outer"`` (the target's
+      steps taken with the outer hyperparameters along the learner's
+      path); see :data:`TARGET_MODES`.
     kl_value_weight: BMG: weight of the value term in the matching.
     kl_reduction: BMG: ``"mean"`` or ``"sum"`` (over time) of the KL.
     meta_learning_rate: Adam step size of the meta-optimiser.

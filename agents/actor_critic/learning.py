@@ -31,6 +31,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -53,7 +54,8 @@ __all__ = [
     "LearnerState", "MetaState", "all_finite", "apply_meta_gradient",
     "bmg_target", "inner_optimizer", "make_meta_loss",
     "make_matching_fn", "make_meta_optimizer", "make_outer_fn",
-    "make_step_fn", "make_target_optimizer", "meta_update",
+    "make_reference_fn", "make_step_fn", "make_target_optimizer",
+    "meta_update", "outer_rule_target",
 ]
 
 class LearnerState(NamedTuple):
@@ -233,6 +235,45 @@ def make_step_fn(config: ActorCriticConfig, networks: Networks, *,
   return step
 
 
+def make_reference_fn(config: ActorCriticConfig, networks: Networks, *,
+                      continuous: bool = False,
+                      loss_fn: Callable | None = None) -> Callable:
+  """BMG ``target_mode="outer"``: ``displacement(learner, traj) -> Δx``,
+  the step that the outer objective's hyperparameters (entropy weight,
+  γ and λ of the outer objective; the others as configured) would take
+  from ``learner`` on ``traj``, with the learner's optimiser state. No
+  meta-parameter enters it.
+
+  References:
+    Flennerhag et al, `Bootstrapped Meta-Learning
+    <https://arxiv.org/abs/2109.04504>`_, 2022 (any update may build the
+    target; this one does not move with ``w``).
+  """
+  reference = dataclasses.replace(
+      config, method="none", learned=(), context=False,
+      entropy_weight=config.outer_entropy_weight,
+      discount=config.outer_discount, lambda_=config.outer_lambda)
+  step = make_step_fn(reference, networks, continuous=continuous,
+                      loss_fn=loss_fn)
+
+  def displacement(learner: LearnerState, traj: Trajectory):
+    new = step(learner, {}, traj)
+    return jax.tree.map(jnp.subtract, new.params, learner.params)
+
+  return displacement
+
+
+def outer_rule_target(target, carry_k_params, carry_t_params, displacement):
+  """``target_mode="outer"``: ``x⁽ᴷ⁾ + Σ Δx_ref + (x̃ − x⁽ᴷ⁺ᴸ⁻¹⁾)`` (all
+  stop-gradiented); ``target`` is the :func:`bmg_target` from
+  ``x⁽ᴷ⁺ᴸ⁻¹⁾``, ``displacement`` the summed reference steps."""
+  sg = jax.lax.stop_gradient
+  params = jax.tree.map(lambda xk, d, xt, tt: sg(xk + d + (tt - xt)),
+                        carry_k_params, displacement, carry_t_params,
+                        target.params)
+  return target._replace(params=params)
+
+
 def _split(trajs: Trajectory, k: int) -> tuple[Trajectory, Trajectory]:
   head = jax.tree.map(lambda x: x[:k], trajs)
   return head, jax.tree.map(lambda x: x[k:], trajs)
@@ -331,14 +372,30 @@ def make_meta_loss(config: ActorCriticConfig, networks: Networks, *,
 
   matching = make_matching_fn(config, networks)
 
+  reference = (make_reference_fn(config, networks, continuous=continuous,
+                                 loss_fn=loss_fn)
+               if config.target_mode == "outer" else None)
+
+  def bootstrap(carry_k, w, rest):
+    """``x⁽ᴷ⁺ᴸ⁻¹⁾`` and the summed reference steps along the way."""
+    def body(c, traj):
+      d = None if reference is None else reference(c, traj)
+      return step_fn(c, w, traj), d
+    carry_t, ds = jax.lax.scan(body, carry_k, rest)
+    total = None if ds is None else jax.tree.map(lambda d: d.sum(0), ds)
+    return carry_t, total
+
   def bmg(w, carry, trajs, last, target_opt_state=None):
     inner, rest = _split(trajs, config.K)
     carry_k = bm.unroll(step_fn, carry, w, inner)
-    carry_t = bm.unroll(step_fn, jax.lax.stop_gradient(carry_k),
-                        jax.lax.stop_gradient(w), rest)
+    carry_t, total = bootstrap(jax.lax.stop_gradient(carry_k),
+                               jax.lax.stop_gradient(w), rest)
     target = bmg_target(config, carry_t, w, last, outer_fn=outer_fn,
                         target_opt_state=target_opt_state,
                         start=carry.params)
+    if total is not None:
+      target = outer_rule_target(target, carry_k.params, carry_t.params,
+                                 total)
     loss = matching(target.params, carry_k.params, w, last)
     carry_k = jax.lax.stop_gradient(carry_k)
     after = target.carry if config.continue_from == "K+L-1" else carry_k

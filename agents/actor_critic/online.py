@@ -125,6 +125,18 @@ def _scan_steps(online_step, carry, meta_params, length):
   return jax.lax.scan(body, carry, None, length=length)
 
 
+def _scan_reference(online_step, reference, carry, meta_params, length):
+  """:func:`_scan_steps` that also sums ``reference(learner, traj)`` (the
+  outer rule's steps at the points passed, BMG ``target_mode="outer"``)."""
+
+  def body(c, _):
+    d = reference(c.learner, c.traj)
+    return online_step(c, meta_params, None), (c.traj, d)
+
+  carry, (trajs, ds) = jax.lax.scan(body, carry, None, length=length)
+  return carry, trajs, jax.tree.map(lambda d: d.sum(0), ds)
+
+
 def make_online_meta_loss(config: ActorCriticConfig, networks: Networks, *,
                           collect_fn: CollectFn, continuous: bool = False,
                           loss_fn: Callable | None = None) -> Callable:
@@ -154,14 +166,25 @@ def make_online_meta_loss(config: ActorCriticConfig, networks: Networks, *,
     carry_k = sg(carry_k)
     return loss, OnlineAux(carry_k, carry_k, target_opt_state, trajs)
 
+  reference = (learning.make_reference_fn(
+      config, networks, continuous=continuous, loss_fn=loss_fn)
+               if config.target_mode == "outer" else None)
+
   def bmg(w, carry, target_opt_state=None):
     carry_k, inner = _scan_steps(online_step, carry, w, config.K)
-    carry_t, rest = _scan_steps(online_step, sg(carry_k), sg(w),
-                                config.L - 1)
+    if reference is None:
+      carry_t, rest = _scan_steps(online_step, sg(carry_k), sg(w),
+                                  config.L - 1)
+    else:
+      carry_t, rest, total = _scan_reference(
+          online_step, reference, sg(carry_k), sg(w), config.L - 1)
     target = learning.bmg_target(config, carry_t, w, carry_t.traj,
                                  outer_fn=outer_fn,
                                  target_opt_state=target_opt_state,
                                  start=carry.params)
+    if reference is not None:
+      target = learning.outer_rule_target(
+          target, carry_k.params, carry_t.params, total)
     loss = matching(target.params, carry_k.params, w, carry_t.traj)
     carry_k = sg(carry_k)
     if config.continue_from == "K+L-1":

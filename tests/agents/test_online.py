@@ -48,6 +48,8 @@ def _leaves_close(a, b, rtol=1e-5, atol=1e-7):
     ("bmg", dict(context=True, context_stats="reward", context_history=2,
                  context_hidden=4, optimizer="sgd", max_grad_norm=0.0,
                  target_mode="average")),
+    ("bmg", dict(optimizer="sgd", max_grad_norm=1.0, target_mode="outer",
+                 outer_entropy_weight=0.05)),
 ])
 def test_online_meta_loss_equals_offline_on_its_rollouts(method, kw):
   config = _config(method, **kw)
@@ -190,3 +192,57 @@ def test_average_target_is_the_mean_step_and_l1_is_unchanged():
     np.testing.assert_allclose(
         avg.params["a"], x0["a"] + scale * (boot.params["a"] - x0["a"]),
         rtol=1e-6)
+
+
+def _offline_bmg(config, seed=3):
+  """The offline BMG meta-loss and its gradient on fresh rollouts."""
+  agent = training.make_agent(config)
+  state = jax.jit(lambda k: training.init_state(k, agent))(
+      jax.random.key(seed))
+  carry = online.OnlineCarry(state.learner, state.actor, state.pending,
+                             jnp.zeros([4]))
+  (_, aux), _ = jax.value_and_grad(agent.meta_loss, has_aux=True)(
+      state.meta.params, carry, state.meta.target_opt_state)
+  offline = learning.make_meta_loss(config, agent.networks)
+  return jax.value_and_grad(offline, has_aux=True)(
+      state.meta.params, state.learner, aux.trajs, aux.next.traj,
+      state.meta.target_opt_state)
+
+
+def test_outer_target_is_the_bootstrap_target_when_outer_values_equal_w():
+  # Outer entropy, γ and λ equal to the learner's: the reference steps are
+  # the learner's own, so the target (and the meta-gradient) is BMG's.
+  same = dict(optimizer="sgd", max_grad_norm=1.0, entropy_weight=0.3,
+              outer_entropy_weight=0.3, outer_discount=0.99,
+              discount=0.99, outer_lambda=0.9, lambda_=0.9)
+  (loss, _), grads = _offline_bmg(_config("bmg", **same))
+  (loss2, _), grads2 = _offline_bmg(_config("bmg", target_mode="outer",
+                                            **same))
+  np.testing.assert_allclose(loss, loss2, rtol=1e-5)
+  _leaves_close(grads, grads2, atol=1e-9)
+  # A different outer entropy weight moves the target, not the learner.
+  (loss3, (_, after3)), grads3 = _offline_bmg(_config(
+      "bmg", target_mode="outer", **dict(same, outer_entropy_weight=0.0)))
+  (_, (_, after)), _ = _offline_bmg(_config("bmg", **same))
+  assert abs(float(loss3) - float(loss)) > 1e-6 * abs(float(loss))
+  _leaves_close(after3.params, after.params)
+  assert float(optax.tree.norm(grads3)) > 0.0
+
+
+def test_outer_reference_step_is_the_outer_rule_by_hand():
+  # SGD without clipping: Δx_ref = −lr ∇(a2c loss with the outer weight).
+  config = _config("bmg", optimizer="sgd", max_grad_norm=0.0,
+                   target_mode="outer", outer_entropy_weight=0.05,
+                   outer_discount=0.9, outer_lambda=0.5)
+  agent = training.make_agent(config)
+  state = jax.jit(lambda k: training.init_state(k, agent))(
+      jax.random.key(4))
+  d = learning.make_reference_fn(config, agent.networks)(state.learner,
+                                                          state.pending)
+  loss = losses.make_a2c_loss(agent.networks.unroll)
+  hp = {"entropy_weight": 0.05, "discount": 0.9, "lambda_": 0.5,
+        "learning_rate": config.learning_rate,
+        "value_weight": config.value_weight}
+  g = jax.grad(lambda p: loss(p, hp, state.pending)[0])(state.learner.params)
+  _leaves_close(d, jax.tree.map(lambda x: -config.learning_rate * x, g),
+                rtol=1e-4, atol=1e-7)
