@@ -3,17 +3,39 @@ r"""Regenerates ``RESULTS.md`` from run directories.
 Scans a tree of run directories (each with ``config.json`` and
 ``summary.json``, as written by the launchers), groups them by experiment
 (``config["experiment"]``) and variant (``config["extra"]["variant"]``),
-pools the seeds of all run directories of a variant, and writes per
-experiment: the expected direction from the papers (validation cases V1-V5
-of our reference notes), a table of final and lifetime returns (mean ± 95%
-Student-t confidence interval over seeds, seed count, environment steps,
-wall time, machine), one comparison figure of all variants
-(``results/<experiment>/comparison.png``: lifetime return bars with 95%
-confidence intervals, one panel per task; :func:`comparison_figure`), the
-runs' plots (copied small into ``results/<experiment>/`` and linked) and,
-verbatim, the owners' notes ``results/notes/<experiment>.md`` when present.
-The convex experiment (V2) has no seeds: its table of iteration counts is
-rendered instead, and its figure shows the speedup of each setting.
+and writes per experiment: the expected direction from the papers
+(validation cases V1-V5 of our reference notes), a table of final and
+lifetime returns (mean ± 95% Student-t confidence interval over seeds, seed
+count, environment steps, wall time, machine), one comparison figure of all
+variants (``results/<experiment>/comparison.png``: lifetime return bars
+with 95% confidence intervals, one panel per task; :func:`comparison_figure`),
+the runs' plots (copied small into ``results/<experiment>/`` and linked)
+and, verbatim, the owners' notes ``results/notes/<experiment>.md`` when
+present. The convex experiment (V2) has no seeds: its table of iteration
+counts is rendered instead, and its figure shows the speedup of each
+setting.
+
+Pooling rule (:func:`group_runs`): one table row pools the seeds of the run
+directories of one variant label whose configurations are equal, that is
+whose ``config.json`` agree in every field except the seed bookkeeping
+(``run.seed``, ``run.num_seeds``, ``run.log_every``) and whose summaries
+have the same ``env_steps``; a field present in one and missing in the
+other counts as a difference. Run directories of one label with distinct
+configurations are never pooled: each configuration gets its own row,
+labelled ``"<variant> @ <steps>"`` when only the length differs
+(``run.steps``, ``agent.num_updates``, ``env_steps``) and
+``"<variant> (<run dir> + ...)"`` (the names of its run directories)
+otherwise.
+
+With ``--keep_missing`` the previous ``RESULTS.md`` is read back
+(:mod:`launch.results_markdown`). The section of an experiment with no run
+directory under ``--runs`` is kept verbatim, marked as kept, and its
+comparison figure is drawn from the numbers of its table
+(:func:`section_figure`) and linked after it. In a regenerated section, the
+previous rows of variant labels that have no run directory now (the label
+before any ``@ <steps>`` or ``(<run dir>)`` suffix) are kept in the table,
+marked ``(kept)``, with their plots, and drawn in grey in the figure.
+Regenerating twice gives the same file.
 
 Command::
 
@@ -45,9 +67,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import stats
 
+from launch import results_figures as figures
+from launch import results_markdown as md
+
 __all__ = ["EXPECTED", "Run", "comparison_figure", "group_runs",
-           "load_runs", "main", "render", "t_interval", "variant_stats",
-           "write_results"]
+           "load_runs", "main", "render", "section_figure", "t_interval",
+           "variant_stats", "write_results"]
 
 #: Expected direction per experiment, from the papers (algorithms.md §7).
 EXPECTED: dict[str, str] = {
@@ -85,6 +110,10 @@ _ALIASES = {"twocolors": "two_colors", "two_colours": "two_colors",
             "metarl": "meta_cartpole", "cartpole": "meta_cartpole"}
 _PLOTS = ("returns.png", "hyperparams.png", "curves.png",
           "trial_returns.png")
+#: Fields that may differ between pooled run directories (seeding only).
+_BOOKKEEPING = ("run.seed", "run.num_seeds", "run.log_every")
+#: Fields that follow from the run's length.
+_LENGTH = frozenset({"env_steps", "run.steps", "agent.num_updates"})
 
 
 class Run(NamedTuple):
@@ -130,25 +159,60 @@ def load_runs(root: str | os.PathLike) -> list[Run]:
 
 
 def group_runs(runs: Sequence[Run]) -> dict[str, dict[str, list[Run]]]:
-  """``{experiment: {variant: [runs]}}``, names sorted.
+  """``{experiment: {row label: [runs]}}``, names sorted.
 
-  Seeds are pooled only across runs of the same length: when one variant
-  label has runs of different ``env_steps``, each length gets its own row,
-  labelled ``"<variant> @ <steps>"``.
+  Seeds are pooled only across run directories of equal configuration
+  (``config.json`` equal but for the seed bookkeeping, same
+  ``env_steps``): when one variant label has several configurations, each
+  gets its own row, labelled ``"<variant> @ <steps>"`` when only the length
+  differs and ``"<variant> (<run dir> + ...)"`` otherwise.
   """
-  groups: dict[str, dict[str, list[Run]]] = {}
+  by_label: dict[str, dict[str, list[Run]]] = {}
   for run in runs:
-    groups.setdefault(run.experiment, {}).setdefault(run.variant, []).append(
-        run)
-  for variants in groups.values():
-    for variant, members in list(variants.items()):
-      lengths = {r.summary.get("env_steps") for r in members}
-      if len(lengths) > 1:
-        del variants[variant]
-        for r in members:
-          label = f"{variant} @ {_steps_label(r.summary.get('env_steps'))}"
-          variants.setdefault(label, []).append(r)
-  return {e: dict(sorted(v.items())) for e, v in sorted(groups.items())}
+    by_label.setdefault(run.experiment, {}).setdefault(
+        run.variant, []).append(run)
+  groups = {}
+  for experiment, variants in sorted(by_label.items()):
+    rows = {}
+    for variant, members in variants.items():
+      rows.update(_split(variant, members))
+    groups[experiment] = dict(sorted(rows.items(), key=lambda kv: kv[0]))
+  return groups
+
+
+def _settings(run: Run) -> dict[str, str]:
+  """The run's configuration as flat ``{"section.key": json}`` items plus
+  the summary's ``env_steps``, without the seed bookkeeping."""
+  flat = {"env_steps": json.dumps(run.summary.get("env_steps"))}
+  for name, value in run.config.items():
+    items = value.items() if isinstance(value, dict) else [("", value)]
+    for key, v in items:
+      flat[f"{name}.{key}" if key else name] = json.dumps(v, sort_keys=True)
+  for key in _BOOKKEEPING:
+    flat.pop(key, None)
+  return flat
+
+
+def _split(variant: str, members: Sequence[Run]) -> dict[str, list[Run]]:
+  """The run directories of one variant label, one entry per distinct
+  configuration, labelled as :func:`group_runs` says."""
+  configs: dict[str, list[Run]] = {}
+  for run in members:
+    key = json.dumps(_settings(run), sort_keys=True)
+    configs.setdefault(key, []).append(run)
+  if len(configs) == 1:
+    return {variant: list(members)}
+  settings = [_settings(rs[0]) for rs in configs.values()]
+  differing = {k for k in set().union(*settings)
+               if len({s.get(k) for s in settings}) > 1}
+  labels = [f"{variant} @ {_steps_label(rs[0].summary.get('env_steps'))}"
+            for rs in configs.values()]
+  if not differing <= _LENGTH or len(set(labels)) < len(labels):
+    labels = [f"{variant} ({' + '.join(r.path.name for r in rs)})"
+              for rs in configs.values()]
+  labels = [label if labels.count(label) == 1 else f"{label} #{i + 1}"
+            for i, label in enumerate(labels)]
+  return dict(zip(labels, configs.values(), strict=True))
 
 
 def _steps_label(steps: Any) -> str:
@@ -207,15 +271,6 @@ def _machine(m: Mapping[str, Any]) -> str:
   return f"{m.get('cpus', '?')} CPUs, {platform}"
 
 
-def _fmt(interval: tuple[float, float, int]) -> str:
-  mean, half, n = interval
-  if n == 0:
-    return "n/a"
-  if not math.isfinite(half):
-    return f"{mean:.3f}"
-  return f"{mean:.3f} ± {half:.3f}"
-
-
 def _expected(experiment: str) -> str:
   key = experiment.lower().replace("-", "_")
   key = _ALIASES.get(key, key)
@@ -230,7 +285,8 @@ def _copy_plots(experiment: str, variant: str, runs: Sequence[Run],
     source = runs[0].path / name
     if not source.exists():
       continue
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", variant.replace(" @ ", "-at-"))
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-",
+                  variant.replace(" @ ", "-at-")).strip("-")
     target = results_dir / experiment / f"{slug}-{name}"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
@@ -238,42 +294,28 @@ def _copy_plots(experiment: str, variant: str, runs: Sequence[Run],
   return links
 
 
-def _natural(text: str) -> tuple:
-  """Sort key with digit runs as numbers ("L5" before "L20")."""
-  return tuple(int(part) if part.isdigit() else part
-               for part in re.split(r"(\d+)", text))
+def _run_row(variant: str, runs: Sequence[Run]) -> md.Row:
+  """The table row of one variant's pooled run directories."""
+  s = variant_stats(runs)
+  hp = ", ".join(f"{k[3:]}={x:.3g}" for k, x in s["hp"].items()) or "-"
+  steps = ", ".join(f"{x:,}" if isinstance(x, int) else str(x)
+                    for x in s["env_steps"])
+  cells = (str(s["lifetime"][2]), md.fmt_interval(s["final"]),
+           md.fmt_interval(s["lifetime"]), steps, f"{s['wall_s']:.0f}", hp,
+           s["machine"])
+  task = " / ".join(sorted({r.task for r in runs}))
+  return md.Row(variant, task, s["lifetime"], cells)
 
 
-def _seed_table(variants: Mapping[str, list[Run]]) -> list[str]:
-  """Rows grouped by task (returns of different tasks do not compare),
-  each group ranked by lifetime return; a task column when there are
-  several tasks."""
-  rows = {v: variant_stats(runs) for v, runs in variants.items()}
-  tasks = {v: " / ".join(sorted({r.task for r in runs}))
-           for v, runs in variants.items()}
-  several = len(set(tasks.values())) > 1
-  key = next(iter(rows.values()))["return_key"]
-  lines = [
-      f"Return metric: `{key}`; final = mean of the last 10% of log rows, "
-      "lifetime = mean of all rows, per seed; mean ± 95% CI (Student t) "
-      "over seeds.", "",
-      "| variant | " + ("task | " if several else "") + "seeds | final | "
-      "lifetime | env steps / seed | wall s | learned hp (last) | machine |",
-      "|---|" + ("---|" if several else "") + "---|---|---|---|---|---|---|"]
-  order = sorted(rows, key=lambda v: (
-      _natural(tasks[v]), -np.nan_to_num(rows[v]["lifetime"][0],
-                                         nan=-np.inf)))
-  for v in order:
-    s = rows[v]
-    hp = ", ".join(f"{k[3:]}={x:.3g}" for k, x in s["hp"].items()) or "-"
-    steps = ", ".join(f"{x:,}" if isinstance(x, int) else str(x)
-                      for x in s["env_steps"])
-    task = f"{tasks[v]} | " if several else ""
-    lines.append(
-        f"| {v} | {task}{s['lifetime'][2]} | {_fmt(s['final'])} | "
-        f"{_fmt(s['lifetime'])} | {steps} | {s['wall_s']:.0f} | {hp} | "
-        f"{s['machine']} |")
-  return lines
+def _return_key(variants: Mapping[str, list[Run]]) -> str:
+  """The return metric of the first run (``"return"`` when missing)."""
+  first = next(iter(variants.values()))[0]
+  return first.summary.get("return_key", "return")
+
+
+def _is_convex(runs: Sequence[Run]) -> bool:
+  """Whether the runs hold an iteration-count table (no seeds)."""
+  return bool(runs) and all("table" in r.summary for r in runs)
 
 
 def _convex_table(runs: Sequence[Run]) -> list[str]:
@@ -293,35 +335,15 @@ def _convex_table(runs: Sequence[Run]) -> list[str]:
   return lines
 
 
-def _wrap(label: str, width: int = 42) -> str:
-  """Breaks a long variant label after ``_`` / ``-`` to lines of about
-  ``width`` characters (labels have no spaces)."""
-  lines, line = [], ""
-  for part in re.split(r"(?<=[_\- ])", label):
-    if line and len(line) + len(part) > width:
-      lines.append(line)
-      line = ""
-    line += part
-  return "\n".join([*lines, line])
-
-
-def _panels(variants: Mapping[str, list[Run]]) -> dict[str, list[str]]:
-  """Variants by task (natural order), each ranked by lifetime return, as
-  in the table."""
-  by_task: dict[str, list[str]] = {}
-  for v, runs in variants.items():
-    task = " / ".join(sorted({r.task for r in runs}))
-    by_task.setdefault(task, []).append(v)
-  return dict(sorted(by_task.items(), key=lambda kv: _natural(kv[0])))
-
-
-def comparison_figure(experiment: str, variants: Mapping[str, list[Run]]):
+def comparison_figure(experiment: str, variants: Mapping[str, list[Run]], *,
+                      kept: Sequence[md.Row] = ()):
   """One figure comparing every variant of an experiment.
 
   Horizontal bars: the lifetime return, mean over the pooled seeds;
   whiskers: its 95% Student-t confidence interval (:func:`t_interval`; none
   with one seed). One panel per task (returns of different tasks do not
-  compare), variants ranked as in the table. The convex experiment (no
+  compare), variants ranked as in the table. Rows ``kept`` from a previous
+  RESULTS.md are drawn with them, in grey. The convex experiment (no
   seeds) shows instead the speedup (plain ÷ optimistic iterations) of each
   setting against its pass lines.
 
@@ -330,94 +352,113 @@ def comparison_figure(experiment: str, variants: Mapping[str, list[Run]]):
     ``None`` when no variant has a finite value.
   """
   runs = [r for rs in variants.values() for r in rs]
-  if runs and all("table" in r.summary for r in runs):
-    return _convex_figure(experiment, runs)
-  from matplotlib.figure import Figure
-
-  summaries = {v: variant_stats(rs) for v, rs in variants.items()}
-  if not any(math.isfinite(s["lifetime"][0]) for s in summaries.values()):
-    return None
-  panels = _panels(variants)
-  for names in panels.values():
-    names.sort(key=lambda v: -np.nan_to_num(summaries[v]["lifetime"][0],
-                                            nan=-np.inf))
-  labels = {v: _wrap(f"{v} (n={summaries[v]['lifetime'][2]})")
-            for v in variants}
-  heights = [sum(labels[v].count("\n") + 1 for v in names) + 1.5
-             for names in panels.values()]
-  fig = Figure(figsize=(8.5, 1.0 + 0.3 * sum(heights)), layout="constrained")
-  axes = fig.subplots(len(panels), 1, squeeze=False,
-                      gridspec_kw={"height_ratios": heights})[:, 0]
-  key = next(iter(summaries.values()))["return_key"]
-  for ax, (task, names) in zip(axes, panels.items(), strict=True):
-    y = np.arange(len(names))
-    mean = np.array([summaries[v]["lifetime"][0] for v in names])
-    half = np.array([summaries[v]["lifetime"][1] for v in names])
-    ax.barh(y, np.nan_to_num(mean), color="C0", alpha=0.8,
-            label="mean over seeds")
-    finite = np.isfinite(half)  # One seed: no interval.
-    if finite.any():
-      ax.errorbar(mean[finite], y[finite], xerr=half[finite], fmt="none",
-                  ecolor="black", capsize=3, label="95% CI (Student t)")
-    ax.set_yticks(y, [labels[v] for v in names], fontsize=7)
-    ax.invert_yaxis()
-    ax.axvline(0.0, color="grey", linewidth=0.6)
-    ax.set_title(task or experiment, fontsize=9)
-    ax.set_xlabel(f"lifetime {key}")
-    ax.legend(fontsize=7, loc="best")
-  fig.suptitle(f"{experiment}: lifetime {key} by variant (mean over seeds, "
-               "95% CI)", fontsize=10)
-  return fig
+  if _is_convex(runs):
+    table = [r for run in runs for r in run.summary["table"]]
+    return figures.convex_figure(experiment, table)
+  rows = [_run_row(v, rs) for v, rs in variants.items()] + list(kept)
+  key = _return_key(variants) if variants else "return"
+  return figures.rows_figure(experiment, rows, key)
 
 
-def _convex_figure(experiment: str, runs: Sequence[Run]):
-  from matplotlib.figure import Figure
+def section_figure(experiment: str, section: str):
+  """The comparison figure of a RESULTS.md section, drawn from the numbers
+  of its table (:func:`comparison_figure`'s figure for a section kept
+  without run directories).
 
-  rows = [r for run in runs for r in run.summary["table"]]
-  if not rows:
-    return None
-  labels = [f"{r['problem']} β={r['beta_scale']:g} μ={r['mu']:g} "
-            f"h={r['hint']}" for r in rows]
-  speedup = np.array([r["speedup"] for r in rows], np.float64)
-  passed = [bool(r["passed"]) for r in rows]
-  fig = Figure(figsize=(7.0, 1.5 + 0.3 * len(rows)))
-  ax = fig.subplots()
-  y = np.arange(len(rows))
-  for ok, color, label in ((True, "C0", "passes"), (False, "C3", "fails")):
-    mask = np.array(passed) == ok
-    if mask.any():
-      ax.barh(y[mask], speedup[mask], color=color, alpha=0.8, label=label)
-  ax.axvline(1 / 1.05, color="grey", linestyle=":",
-             label="5% slower (the floor)")
-  ax.axvline(1.3, color="grey", linestyle="--",
-             label="1.3× (required for μ ≥ 0.97)")
-  ax.set_yticks(y, labels, fontsize=7)
-  ax.invert_yaxis()
-  ax.set_xlabel("speedup: plain ÷ optimistic iterations to threshold")
-  ax.set_title(f"{experiment}: optimistic vs plain meta-gradients",
-               fontsize=10)
-  ax.legend(fontsize=7, loc="best")
-  fig.tight_layout()
-  return fig
+  Returns:
+    A ``matplotlib.figure.Figure``, or ``None`` when the section has no
+    table with a finite value.
+  """
+  convex = md.parse_convex_table(section)
+  if convex:
+    return figures.convex_figure(experiment, convex)
+  rows = md.parse_seed_table(section)
+  key = md.parse_return_key(section) or "return"
+  return figures.rows_figure(experiment, rows, key)
 
 
-def _write_comparison(experiment: str, variants: Mapping[str, list[Run]],
-                      results_dir: pathlib.Path,
-                      out_dir: pathlib.Path) -> str | None:
-  """Saves :func:`comparison_figure`; returns its link relative to
-  ``out_dir`` (``None`` without a figure)."""
-  fig = comparison_figure(experiment, variants)
+def _save_figure(fig, experiment: str, results_dir: pathlib.Path,
+                 out_dir: pathlib.Path) -> str | None:
+  """Saves ``fig`` as ``results/<experiment>/comparison.png``; returns its
+  markdown image line, links relative to ``out_dir`` (``None`` without a
+  figure)."""
   if fig is None:
     return None
   target = results_dir / experiment / "comparison.png"
   target.parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(target, dpi=90, bbox_inches="tight")
-  return os.path.relpath(target, out_dir)
+  link = os.path.relpath(target, out_dir)
+  return f"![{experiment}: all variants compared]({link})"
+
+
+def _kept_rows(experiment: str, previous: str,
+               variants: Mapping[str, list[Run]]) -> tuple[list[md.Row],
+                                                           list[str]]:
+  """The rows of the ``previous`` section whose variant label has no run
+  directory among ``variants`` (labels compared without their
+  ``@ <steps>`` / ``(<run dir>)`` suffix), and their plot lines."""
+  runs = [r for rs in variants.values() for r in rs]
+  if not previous or _is_convex(runs):
+    return [], []
+  base = lambda label: re.split(r" @ | \(", label)[0]  # noqa: E731
+  present = {base(v) for v in variants}
+  rows = [r for r in md.parse_seed_table(previous)
+          if base(r.variant) not in present]
+  plots = [line for line in previous.splitlines() for r in rows
+           if line.startswith(f"![{experiment} {r.variant}](")]
+  return rows, plots
+
+
+def _run_section(experiment: str, variants: Mapping[str, list[Run]], *,
+                 previous: str, results_dir: pathlib.Path,
+                 out_dir: pathlib.Path) -> list[str]:
+  """The lines of one experiment's section, regenerated from its runs (and
+  the ``previous`` section's kept rows)."""
+  lines = [f"## {experiment}", "", f"**Expected.** {_expected(experiment)}",
+           ""]
+  runs = [r for rs in variants.values() for r in rs]
+  kept, kept_plots = _kept_rows(experiment, previous, variants)
+  if _is_convex(runs):
+    lines += _convex_table(runs)
+  else:
+    rows = [_run_row(v, rs) for v, rs in variants.items()] + kept
+    lines += md.seed_table(rows, _return_key(variants))
+  lines.append("")
+  figure = _save_figure(comparison_figure(experiment, variants, kept=kept),
+                        experiment, results_dir, out_dir)
+  if figure is not None:
+    lines += [figure, ""]
+  for variant, vruns in variants.items():
+    for link in _copy_plots(experiment, variant, vruns, results_dir,
+                            out_dir):
+      lines.append(f"![{experiment} {variant}]({link})")
+  lines += kept_plots
+  notes = results_dir / "notes" / f"{experiment}.md"
+  if notes.exists():
+    lines += ["", "### Notes", "", notes.read_text().rstrip()]
+  return lines + [""]
+
+
+def _kept_section(experiment: str, section: str, *,
+                  results_dir: pathlib.Path, out_dir: pathlib.Path) -> str:
+  """A previous section kept verbatim, marked as kept, with its comparison
+  figure drawn from its table (:func:`section_figure`)."""
+  marker = ("*Kept from the previous RESULTS.md: no run directory of "
+            "this experiment under the runs root this time.*")
+  if marker not in section:
+    head, _, rest = section.partition("\n")
+    section = f"{head}\n\n{marker}\n{rest}"
+  figure = _save_figure(section_figure(experiment, section), experiment,
+                        results_dir, out_dir)
+  if figure is None:
+    return section
+  return md.embed_figure(section, figure, md.FIGURE_NOTE)
 
 
 def render(groups: Mapping[str, Mapping[str, list[Run]]], *,
            out_dir: str | os.PathLike, results_dir: str | os.PathLike,
-           command: str = "python -m launch.results") -> str:
+           command: str = "python -m launch.results",
+           previous: Mapping[str, str] | None = None) -> str:
   """The markdown of RESULTS.md (copies plots and writes each experiment's
   comparison figure as side effects).
 
@@ -427,39 +468,26 @@ def render(groups: Mapping[str, Mapping[str, list[Run]]], *,
     results_dir: where plots are copied and notes are read
       (``<results_dir>/notes/<experiment>.md``).
     command: the command line recorded in the header.
+    previous: sections of the previous RESULTS.md by experiment
+      (``--keep_missing``): those of experiments not in ``groups`` are
+      kept, after the others, with a figure drawn from their table; the
+      rows of variants without runs are kept in the regenerated tables.
   """
   out_dir, results_dir = pathlib.Path(out_dir), pathlib.Path(results_dir)
+  previous = previous or {}
   lines = ["# Results", "",
            f"Generated by `{command}` from run directories; do not edit by "
            "hand. Owners' notes go in `results/notes/<experiment>.md`.", ""]
   for experiment, variants in groups.items():
-    lines += [f"## {experiment}", "", f"**Expected.** {_expected(experiment)}",
-              ""]
-    runs = [r for rs in variants.values() for r in rs]
-    if all("table" in r.summary for r in runs):
-      lines += _convex_table(runs)
-    else:
-      lines += _seed_table(variants)
-    lines.append("")
-    link = _write_comparison(experiment, variants, results_dir, out_dir)
-    if link is not None:
-      lines += [f"![{experiment}: all variants compared]({link})", ""]
-    for variant, vruns in variants.items():
-      for link in _copy_plots(experiment, variant, vruns, results_dir,
-                              out_dir):
-        lines.append(f"![{experiment} {variant}]({link})")
-    notes = results_dir / "notes" / f"{experiment}.md"
-    if notes.exists():
-      lines += ["", "### Notes", "", notes.read_text().rstrip()]
-    lines.append("")
-  return "\n".join(lines).rstrip() + "\n"
-
-
-def _sections(text: str) -> dict[str, str]:
-  """The ``## <experiment>`` sections of a RESULTS.md, by experiment."""
-  parts = re.split(r"^## ", text, flags=re.M)[1:]
-  return {p.split("\n", 1)[0].strip(): "## " + p.rstrip() + "\n"
-          for p in parts}
+    lines += _run_section(experiment, variants,
+                          previous=previous.get(experiment, ""),
+                          results_dir=results_dir, out_dir=out_dir)
+  text = "\n".join(lines).rstrip() + "\n"
+  for experiment, section in previous.items():
+    if experiment not in groups:
+      text += "\n" + _kept_section(experiment, section,
+                                   results_dir=results_dir, out_dir=out_dir)
+  return text
 
 
 def write_results(runs_root: str | os.PathLike, out: str | os.PathLike, *,
@@ -471,9 +499,11 @@ def write_results(runs_root: str | os.PathLike, out: str | os.PathLike, *,
     runs_root: the tree of run directories.
     out: the markdown file to write.
     results_dir: plots and notes directory (``results/`` beside ``out``).
-    keep_missing: keep, verbatim, the sections of ``out`` for experiments
-      with no run directory under ``runs_root`` (run directories of an
-      earlier machine), each marked as such.
+    keep_missing: keep from the existing ``out`` the sections of
+      experiments with no run directory under ``runs_root`` (run
+      directories of an earlier machine), each marked as such and given a
+      comparison figure drawn from its table, and the table rows of
+      variants with no run directory (see :func:`render`).
   """
   out = pathlib.Path(out)
   out_dir = out.parent if str(out.parent) else pathlib.Path(".")
@@ -482,21 +512,12 @@ def write_results(runs_root: str | os.PathLike, out: str | os.PathLike, *,
   if not runs:
     raise ValueError(f"No run directories (config.json + summary.json) "
                      f"under {runs_root}.")
-  groups = group_runs(runs)
+  previous = (md.sections(out.read_text())
+              if keep_missing and out.exists() else {})
   keep = " --keep_missing" if keep_missing else ""
-  text = render(groups, out_dir=out_dir, results_dir=results_dir,
+  text = render(group_runs(runs), out_dir=out_dir, results_dir=results_dir,
                 command=f"python -m launch.results --runs {runs_root} "
-                f"--out {out.name}{keep}")
-  if keep_missing and out.exists():
-    kept = {name: section for name, section in
-            _sections(out.read_text()).items() if name not in groups}
-    for section in kept.values():
-      marker = ("*Kept from the previous RESULTS.md: no run directory of "
-                "this experiment under the runs root this time.*")
-      if marker not in section:
-        head, _, rest = section.partition("\n")
-        section = f"{head}\n\n{marker}\n{rest}"
-      text += "\n" + section
+                f"--out {out.name}{keep}", previous=previous)
   out.write_text(text)
   return text
 

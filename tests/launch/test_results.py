@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 
 from launch import results
+from launch import results_markdown as md
 
 _T2 = 4.302652729749464  # t_{0.975} with 2 degrees of freedom.
 
 
 def _run_dir(path, *, experiment, variant, summary, seed=0,
-             env_steps=768000, task=None):
+             env_steps=768000, task=None, agent=None):
   path.mkdir(parents=True)
   config = {"experiment": experiment, "run": {"seed": seed},
             "extra": {"variant": variant}}
-  if task is not None:
-    config["agent"] = {"task": task}
+  if task is not None or agent is not None:
+    config["agent"] = {**({"task": task} if task else {}), **(agent or {})}
   (path / "config.json").write_text(json.dumps(config))
   (path / "summary.json").write_text(json.dumps(
       {"experiment": experiment, "return_key": "reward_mean",
@@ -194,3 +195,228 @@ def test_keep_missing_keeps_other_experiments_sections(tmp_path):
   assert text.count("## popgym") == 1
   # Without the flag only the runs' experiments remain.
   assert "popgym" not in results.write_results(runs, out)
+
+
+# A section as written by an earlier run of the generator (two tasks; one
+# row already marked kept, one with a single seed, one without numbers).
+_SEEDED = """## memory_chain
+
+**Expected.** V3 (c).
+
+Return metric: `episode_return`; final = mean of the last 10% of log rows, \
+lifetime = mean of all rows, per seed; mean ± 95% CI (Student t) over seeds.
+
+| variant | task | seeds | final | lifetime | env steps / seed | wall s | \
+learned hp (last) | machine |
+|---|---|---|---|---|---|---|---|---|
+| lstm-L5 @ 300k | MemoryChain-L5 | 3 | 0.999 ± 0.002 | 0.945 ± 0.007 | \
+299,776 | 73 | - | 2 CPUs, Linux |
+| s5-L5 (kept) | MemoryChain-L5 | 1 | 1.000 | 0.890 | 299,776 | 98 | - | \
+2 CPUs, Linux |
+| s5-L20 | MemoryChain-L20 | 3 | -0.000 ± 0.034 | -0.009 ± 0.015 | \
+299,520 | 64 | - | 2 CPUs, Linux |
+| lstm-L20 | MemoryChain-L20 | 0 | n/a | n/a | 299,520 | 0 | - | ? |
+
+![memory_chain lstm-L5 @ 300k](results/memory_chain/lstm-L5-at-300k-returns.png)
+
+### Notes
+
+| variant | lifetime | seeds |
+|---|---|---|
+| not-the-table | 9.0 | 1 |
+"""
+
+_CONVEX = """## convex
+
+Iterations to the threshold (— : not reached in the budget).
+
+| problem | β·β_f | μ | hint | plain | optimistic | speedup | pass |
+|---|---|---|---|---|---|---|---|
+| quadratic | 0.5 | 0.97 | 1.0 | 630 | 441 | 1.43 | yes |
+| logistic | 1 | 0.99 | mu | — | 568 | 2.15 | NO |
+
+22/24 settings pass; wall 752 s.
+"""
+
+
+def _bars(fig):
+  """``{tick label: (width, color)}`` of every bar of a figure."""
+  bars = {}
+  for ax in fig.axes:
+    ticks = {round(y): t.get_text() for t, y in zip(
+        ax.get_yticklabels(), ax.get_yticks(), strict=True)}
+    for patch in ax.patches:
+      y = round(patch.get_y() + patch.get_height() / 2)
+      bars[ticks[y].replace("\n", "")] = (patch.get_width(),
+                                          patch.get_facecolor())
+  return bars
+
+
+def test_parse_kept_seeded_table():
+  rows = md.parse_seed_table(_SEEDED)
+  assert [r.variant for r in rows] == ["lstm-L5 @ 300k", "s5-L5", "s5-L20",
+                                       "lstm-L20"]  # The notes' table not.
+  assert all(r.kept for r in rows)
+  assert rows[0].task == "MemoryChain-L5"
+  assert rows[0].lifetime == (0.945, 0.007, 3)
+  assert rows[0].cells == ("3", "0.999 ± 0.002", "0.945 ± 0.007", "299,776",
+                           "73", "-", "2 CPUs, Linux")
+  assert rows[1].lifetime[0::2] == (0.890, 1) and math.isnan(
+      rows[1].lifetime[1])  # One seed: no interval.
+  assert rows[2].lifetime == (-0.009, 0.015, 3)
+  assert math.isnan(rows[3].lifetime[0]) and rows[3].lifetime[2] == 0
+  assert md.parse_return_key(_SEEDED) == "episode_return"
+  # Written back, a row reads the same (kept marker added once).
+  line = md.seed_table(rows[:2], "episode_return")[5]
+  assert line == ("| s5-L5 (kept) | 1 | 1.000 | 0.890 | 299,776 | 98 | - | "
+                  "2 CPUs, Linux |")
+
+
+def test_parse_convex_table():
+  assert md.parse_convex_table(_CONVEX) == [
+      {"problem": "quadratic", "beta_scale": 0.5, "mu": 0.97, "hint": 1.0,
+       "plain": 630, "optimistic": 441, "speedup": 1.43, "passed": True},
+      {"problem": "logistic", "beta_scale": 1.0, "mu": 0.99, "hint": "mu",
+       "plain": None, "optimistic": 568, "speedup": 2.15, "passed": False}]
+  assert md.parse_convex_table(_SEEDED) == []
+  assert md.parse_seed_table(_CONVEX) == []
+
+
+def test_kept_sections_get_a_figure_from_their_table(tmp_path):
+  runs = tmp_path / "runs"
+  _run_dir(runs / "bandit" / "fixed", experiment="bandit", variant="fixed",
+           summary={"final": [0.4, 0.5], "lifetime": [0.1, 0.2]})
+  out = tmp_path / "repo" / "RESULTS.md"
+  out.parent.mkdir()
+  out.write_text("# Results\n\n" + _SEEDED + "\n" + _CONVEX)
+  text = results.write_results(runs, out, keep_missing=True)
+  for experiment in ("memory_chain", "convex"):
+    figure = tmp_path / "repo" / "results" / experiment / "comparison.png"
+    assert figure.read_bytes().startswith(b"\x89PNG"), experiment
+    assert text.count(f"(results/{experiment}/comparison.png)") == 1
+  assert text.count(md.FIGURE_NOTE) == 2
+  # Just after the table, before the plots and the notes.
+  kept = text[text.index("## memory_chain"):]
+  assert (kept.index("| lstm-L20 |") < kept.index("comparison.png")
+          < kept.index(md.FIGURE_NOTE) < kept.index("lstm-L5-at-300k")
+          < kept.index("### Notes"))
+  convex = text[text.index("## convex"):]
+  assert convex.index("| logistic |") < convex.index("comparison.png") < (
+      convex.index("22/24 settings pass"))
+  # Bars: the table's lifetimes, one panel per task (n from seeds).
+  fig = results.section_figure("memory_chain", _SEEDED)
+  assert [ax.get_title() for ax in fig.axes] == ["MemoryChain-L5",
+                                                 "MemoryChain-L20"]
+  bars = _bars(fig)
+  assert {k: v[0] for k, v in bars.items()} == pytest.approx({
+      "lstm-L5 @ 300k (n=3)": 0.945, "s5-L5 (n=1)": 0.890,
+      "s5-L20 (n=3)": -0.009, "lstm-L20 (n=0)": 0.0})
+  whiskers = [seg for ax in fig.axes for c in ax.collections
+              for seg in c.get_segments()]
+  np.testing.assert_allclose(
+      sorted((a[0], b[0]) for a, b in whiskers),
+      [(-0.024, 0.006), (0.938, 0.952)], atol=1e-12)
+  # Convex: the speedup column, failures in red.
+  bars = _bars(results.section_figure("convex", _CONVEX))
+  assert bars["quadratic β=0.5 μ=0.97 h=1.0"][0] == pytest.approx(1.43)
+  assert bars["logistic β=1 μ=0.99 h=mu"][0] == pytest.approx(2.15)
+
+
+def test_kept_rows_merged_with_new_runs(tmp_path):
+  runs = tmp_path / "runs"
+  _run_dir(runs / "popgym" / "easy-ppo-s5", experiment="popgym",
+           variant="RepeatPreviousEasy-s5", task="RepeatPreviousEasy",
+           summary={"final": [1.0, 1.0], "lifetime": [0.8, 1.0]})
+  out = tmp_path / "RESULTS.md"
+  out.write_text(
+      "# Results\n\n## popgym\n\nReturn metric: `reward_mean`.\n\n"
+      "| variant | task | seeds | final | lifetime | env steps / seed | "
+      "wall s | learned hp (last) | machine |\n|---|---|---|---|---|---|---|"
+      "---|---|\n"
+      "| easy-gru-u104 | RepeatPreviousEasy | 3 | 0.998 ± 0.002 | "
+      "0.264 ± 0.150 | 998,400 | 172 | - | 2 CPUs, old |\n"
+      "| RepeatPreviousEasy-s5 @ 1M | RepeatPreviousEasy | 3 | 0.1 | 0.1 | "
+      "1,000,000 | 1 | - | 2 CPUs, old |\n\n"
+      "![popgym easy-gru-u104](results/popgym/easy-gru-u104-returns.png)\n"
+      "![popgym RepeatPreviousEasy-s5 @ 1M](results/popgym/x.png)\n")
+  text = results.write_results(runs, out, keep_missing=True)
+  # The A2C row is kept, verbatim and marked; the old row of the variant
+  # that has runs now is replaced by them.
+  assert ("| easy-gru-u104 (kept) | 3 | 0.998 ± 0.002 | 0.264 ± 0.150 | "
+          "998,400 | 172 | - | 2 CPUs, old |") in text
+  assert "RepeatPreviousEasy-s5 @ 1M" not in text
+  assert text.index("| RepeatPreviousEasy-s5 |") < text.index(
+      "| easy-gru-u104 (kept) |")  # Ranked by lifetime: 0.9 above 0.264.
+  assert md.KEPT_ROWS_NOTE in text
+  assert "![popgym easy-gru-u104](results/popgym/easy-gru-u104-returns.png)" \
+      in text
+  assert "Kept from the previous" not in text  # Not a kept section.
+  variants = results.group_runs(results.load_runs(runs))["popgym"]
+  kept = md.parse_seed_table(text)
+  assert [r.variant for r in kept] == ["RepeatPreviousEasy-s5",
+                                       "easy-gru-u104"]
+  bars = _bars(results.comparison_figure("popgym", variants, kept=[
+      r for r in kept if r.variant == "easy-gru-u104"]))
+  assert bars["RepeatPreviousEasy-s5 (n=2)"][0] == pytest.approx(0.9)
+  width, color = bars["easy-gru-u104 (kept, n=3)"]
+  assert width == pytest.approx(0.264)
+  assert color[:3] == pytest.approx((0.498, 0.498, 0.498), abs=1e-3)  # C7.
+
+
+def test_distinct_configurations_are_never_pooled(tmp_path):
+  runs = tmp_path / "runs"
+  common = dict(experiment="popgym", variant="RepeatPreviousEasy-s5",
+                task="RepeatPreviousEasy", env_steps=399360)
+  _run_dir(runs / "popgym" / "easy-a2c-s5", **common,
+           agent={"loss": "a2c", "width": 64},
+           summary={"final": [0.0], "lifetime": [0.1]})
+  _run_dir(runs / "popgym" / "easy-ppo-s5", **common,
+           agent={"loss": "ppo", "width": 64},
+           summary={"final": [0.0], "lifetime": [0.5]})
+  # Same configuration, other seed: pooled with easy-ppo-s5.
+  _run_dir(runs / "popgym" / "easy-ppo-s5-seed3", **common, seed=3,
+           agent={"loss": "ppo", "width": 64},
+           summary={"final": [0.0], "lifetime": [0.7]})
+  # A field the others do not have counts as a difference.
+  _run_dir(runs / "popgym" / "easy-ppo-s5-noreset", **common,
+           agent={"loss": "ppo", "width": 64, "no_reset": True},
+           summary={"final": [0.0], "lifetime": [0.9]})
+  variants = results.group_runs(results.load_runs(runs))["popgym"]
+  label = "RepeatPreviousEasy-s5 ({})".format
+  assert {v: [r.path.name for r in rs] for v, rs in variants.items()} == {
+      label("easy-a2c-s5"): ["easy-a2c-s5"],
+      label("easy-ppo-s5 + easy-ppo-s5-seed3"): ["easy-ppo-s5",
+                                                 "easy-ppo-s5-seed3"],
+      label("easy-ppo-s5-noreset"): ["easy-ppo-s5-noreset"]}
+  text = results.write_results(runs, tmp_path / "repo" / "RESULTS.md")
+  # Two seeds: mean 0.6, half = t_{0.975,1} · 0.1414 / √2 = 12.706 · 0.1.
+  assert f"| {label('easy-ppo-s5 + easy-ppo-s5-seed3')} | 2 | 0.000 ± 0.000 " \
+      "| 0.600 ± 1.271 |" in text
+  assert f"| {label('easy-a2c-s5')} | 1 | 0.000 | 0.100 |" in text
+  assert (tmp_path / "repo" / "results" / "popgym" /
+          "RepeatPreviousEasy-s5-easy-ppo-s5-noreset-returns.png").exists()
+
+
+def test_regenerating_twice_is_idempotent(tmp_path):
+  runs, old = tmp_path / "runs", tmp_path / "old"
+  _run_dir(runs / "bandit" / "fixed", experiment="bandit", variant="fixed",
+           summary={"final": [0.4, 0.5], "lifetime": [0.1, 0.2]})
+  _run_dir(runs / "popgym" / "easy-ppo-s5", experiment="popgym",
+           variant="ppo", summary={"final": [1.0], "lifetime": [0.9]})
+  # An earlier machine's runs: the generator wrote their sections (with a
+  # figure) into the file that is now kept.
+  _run_dir(old / "popgym" / "a2c", experiment="popgym", variant="a2c",
+           summary={"final": [0.5, 0.6], "lifetime": [0.3, 0.4]})
+  _run_dir(old / "two_colors" / "mg", experiment="two_colors", variant="mg",
+           summary={"final": [0.1, 0.2], "lifetime": [0.1, 0.3]})
+  out = tmp_path / "repo" / "RESULTS.md"
+  results.write_results(old, out)
+  first = results.write_results(runs, out, keep_missing=True)
+  assert results.write_results(runs, out, keep_missing=True) == first
+  assert out.read_text() == first
+  for experiment in ("bandit", "popgym", "two_colors"):
+    assert first.count(f"(results/{experiment}/comparison.png)") == 1
+  assert first.count(md.FIGURE_NOTE) == 1  # two_colors only.
+  assert first.count("| a2c (kept) |") == 1 and "(kept) (kept)" not in first
+  assert first.count(md.KEPT_ROWS_NOTE) == 1
+  assert first.count("Kept from the previous") == 1
