@@ -361,8 +361,10 @@ class PopgymConfig:
   def __post_init__(self):
     check_task(self.agent.task, self.agent.method)
     if not self.variant:
-      object.__setattr__(self, "variant",
-                         f"{self.agent.task}-{self.agent.core}")
+      label = f"{self.agent.task}-{self.agent.core}"
+      if self.agent.loss != "a2c":  # PPO and A2C runs are not pooled.
+        label += f"-{self.agent.loss}"
+      object.__setattr__(self, "variant", label)
 
 
 def build_config() -> PopgymConfig:

@@ -97,7 +97,9 @@ def test_ppo_flags_build_the_config():
             "normalize_advantages": False, "anneal_lr": True,
             "adam_eps": 1e-5, "value_weight": 1.0, "max_grad_norm": 0.5}
   with flagsaver.flagsaver(**values):
-    agent = run_popgym.build_config().agent
+    config = run_popgym.build_config()
+  agent = config.agent
+  assert config.variant == f"RepeatPreviousEasy-{agent.core}-ppo"
   assert (agent.loss, agent.ppo_epochs, agent.num_minibatches) == (
       "ppo", 3, 2)
   assert (agent.ppo_clip, agent.lambda_, agent.adam_eps) == (0.3, 1.0, 1e-5)
