@@ -14,7 +14,8 @@ Each line printed is one JSON object: ``method``, ``us_per_env_step``
 ``ratio_min`` (fastest ÷ fastest, the least noisy on a shared machine),
 ``ratio_cpu`` (process CPU time), ``updates_per_env_step`` (learner
 updates per environment step, from the Adam step count: equal for every
-method), ``compile_s``. Targets (issue 12): ratio ≤ 1.5 for MG ``K = 1``
+method), ``compile_s``, ``load_1m`` (the machine's 1-minute load average
+at the end of the timing). Targets (issue 12): ratio ≤ 1.5 for MG ``K = 1``
 and BMG ``K = 1, L = 8``.
 
 Command::
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import statistics
 import sys
 import time
@@ -112,7 +114,8 @@ def main(argv):
         "ratio_cpu": (statistics.median(cpu_step[name])
                       / statistics.median(base_cpu)),
         "updates_per_env_step": _updates(finals[name]) / env_steps,
-        "env_steps": env_steps, "compile_s": compile_s}))
+        "env_steps": env_steps, "compile_s": compile_s,
+        "load_1m": os.getloadavg()[0]}))
   print("target: ratio <= 1.5 for mg_K1 and bmg_K1_L8", file=sys.stderr)
 
 

@@ -117,7 +117,15 @@ def make_online_step(step_fn: Callable, collect_fn: CollectFn) -> Callable:
 
 
 def _scan_steps(online_step, carry, meta_params, length):
-  """``length`` online steps; also returns the rollouts trained on."""
+  """``length`` online steps; also returns the rollouts trained on.
+
+  One step is called directly: in a scan of length one, differentiation
+  would give the starting carry (a constant) zero tangents to carry
+  through the step.
+  """
+  if length == 1:
+    trajs = jax.tree.map(lambda x: x[None], carry.traj)
+    return online_step(carry, meta_params, None), trajs
 
   def body(c, _):
     return online_step(c, meta_params, None), c.traj

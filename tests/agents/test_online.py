@@ -122,6 +122,23 @@ def test_sgd_inner_rule_and_inner_target_step():
   np.testing.assert_allclose(target.params["a"], [0.95, 2.95], rtol=1e-5)
 
 
+@pytest.mark.parametrize("bad", [None, jnp.nan, jnp.inf, -jnp.inf])
+def test_all_finite_checks_every_inexact_leaf_of_every_dtype(bad):
+  # One raveled vector per dtype; integer, bool and key leaves are ignored
+  # (also when huge or garbage), Python floats are checked.
+  tree = {"w": jnp.ones((3, 4)), "h": jnp.ones((2,), jnp.float16),
+          "n": jnp.array([2 ** 30], jnp.int32), "b": jnp.array([True]),
+          "k": jax.random.key(0), "lr": 0.1, "none": None}
+  assert bool(learning.all_finite(tree))
+  assert bool(learning.all_finite({"n": tree["n"], "none": None}))
+  if bad is not None:
+    for name, index in (("w", (2, 3)), ("h", (0,))):
+      broken = dict(tree, **{name: tree[name].at[index].set(bad)})
+      assert not bool(learning.all_finite(broken)), name
+      assert not bool(jax.jit(learning.all_finite)(broken)), name
+    assert not bool(learning.all_finite(dict(tree, lr=float(bad))))
+
+
 def test_kl_sum_is_steps_times_mean():
   mean_cfg = _config("bmg", kl_value_weight=0.3)
   sum_cfg = dataclasses.replace(mean_cfg, kl_reduction="sum")
