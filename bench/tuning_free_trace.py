@@ -94,6 +94,16 @@ def _adam_step(problem, x, m, v, log_lr, t, batch):
   return optax.apply_updates(x, u), m, v
 
 
+def _setup(problem, key, steps):
+  """``(params, keys, zeros, adam_step)`` of a trace run: the learner's
+  start, ``steps + 1`` batch keys, zero tangents and Adam's step."""
+  k_init, k_data = jax.random.split(key)
+  params = problem.init(k_init)
+  keys = jax.random.split(k_data, steps + 1)
+  zeros = jax.tree.map(jnp.zeros_like, params)
+  return params, keys, zeros, functools.partial(_adam_step, problem)
+
+
 def signal_exact(problem, lr, key, steps):
   """As :func:`signal`, with the learner's Jacobian kept in the trace.
 
@@ -102,12 +112,7 @@ def signal_exact(problem, lr, key, steps):
   one Hessian-vector product a step (Williams and Zipser's real-time
   recurrent learning, truncated by the decay μ). ``h_t = ∇f_{t+1}·z_t``.
   """
-  k_init, k_data = jax.random.split(key)
-  params = problem.init(k_init)
-  keys = jax.random.split(k_data, steps + 1)
-  zeros = jax.tree.map(jnp.zeros_like, params)
-
-  adam_step = functools.partial(_adam_step, problem)
+  params, keys, zeros, adam_step = _setup(problem, key, steps)
 
   def step(carry, inputs):
     x, m, v, zs = carry
@@ -146,12 +151,7 @@ def rtrl_controller(problem, key, steps, *, lr=1e-2, decay=0.99,
   trace can overflow on the RNNs) skips the meta-step and zeroes the trace.
   """
   meta = optax.adam(meta_lr, eps=1e-4)
-  k_init, k_data = jax.random.split(key)
-  params = problem.init(k_init)
-  keys = jax.random.split(k_data, steps + 1)
-  zeros = jax.tree.map(jnp.zeros_like, params)
-
-  adam_step = functools.partial(_adam_step, problem)
+  params, keys, zeros, adam_step = _setup(problem, key, steps)
 
   def step(carry, inputs):
     x, m, v, z, w, meta_state = carry

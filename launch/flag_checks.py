@@ -121,6 +121,15 @@ def rule(names: Sequence[str],
   flags.register_multi_flags_validator(list(names), checker)
 
 
+def fixed_has_no_context() -> None:
+  """``--method=fixed`` takes only ``--context=none``: a fixed
+  hyperparameter has no meta-parameters, so nothing reads a context."""
+  rule(["method", "context"], lambda v: (
+      "--method=fixed has no meta-parameters, so no context: use "
+      "--context=none, or --method=mg / bmg."
+      if v["method"] == "fixed" and v["context"] != "none" else None))
+
+
 def refuse(name: str, why: str) -> None:
   """``--name`` must not be given on the command line; ``why`` says why
   (e.g. the launcher ignores it)."""

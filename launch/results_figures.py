@@ -32,12 +32,17 @@ def _wrap(label: str, width: int = 42) -> str:
   return "\n".join([*lines, line])
 
 
-def rows_figure(experiment: str, rows: Sequence[md.Row], key: str):
+MAX_BARS = 30  # Bars per panel; more are unreadable (the table has all).
+
+
+def rows_figure(experiment: str, rows: Sequence[md.Row], key: str, *,
+                max_bars: int = MAX_BARS):
   """Lifetime-return bars of seeded table rows, one panel per task.
 
   Bars are the rows' lifetime means, whiskers their 95% intervals (none
   with one seed), ranked as in the table
-  (:func:`launch.results_markdown.ranked`).
+  (:func:`launch.results_markdown.ranked`). A panel draws its best
+  ``max_bars`` rows and says so in its title when it has more.
   Kept rows are grey, and labelled as kept, when drawn beside rows from
   run directories.
 
@@ -52,6 +57,9 @@ def rows_figure(experiment: str, rows: Sequence[md.Row], key: str):
   panels: dict[str, list[md.Row]] = {}
   for row in md.ranked(rows):
     panels.setdefault(row.task, []).append(row)
+  totals = {task: len(names) for task, names in panels.items()}
+  panels = {task: names[:max_bars] for task, names in panels.items()}
+  rows = [r for names in panels.values() for r in names]
   mixed = len({r.kept for r in rows}) > 1  # Grey only beside run rows.
   labels = {r.variant: _wrap(f"{r.variant} ("
                              f"{'kept, ' if mixed and r.kept else ''}"
@@ -63,7 +71,9 @@ def rows_figure(experiment: str, rows: Sequence[md.Row], key: str):
                       gridspec_kw={"height_ratios": heights})[:, 0]
   for ax, (task, names) in zip(axes, panels.items(), strict=True):
     _bars(ax, names, labels, mixed)
-    ax.set_title(task or experiment, fontsize=9)
+    shown = (f" (best {len(names)} of {totals[task]} variants; the table "
+             "has all)" if totals[task] > len(names) else "")
+    ax.set_title((task or experiment) + shown, fontsize=9)
     ax.set_xlabel(f"lifetime {key}")
   fig.suptitle(f"{experiment}: lifetime {key} by variant (mean over seeds, "
                "95% CI)", fontsize=10)

@@ -246,10 +246,7 @@ def register_validators() -> None:
                        "K", "L", "context_history")
   flag_checks.greater_than(0, "learning_rate", "meta_learning_rate")
   flag_checks.at_least(0, "entropy_weight", "outer_entropy_weight")
-  flag_checks.rule(["method", "context"], lambda v: (
-      "a fixed entropy weight has no context: use --context=none with "
-      "--method=fixed, or --method=mg / bmg."
-      if v["method"] == "fixed" and v["context"] != "none" else None))
+  flag_checks.fixed_has_no_context()
   flag_checks.rule(["method", "entropy_weight"], lambda v: (
       "a meta-learned entropy weight starts in (0, 1) (a sigmoid)."
       if v["method"] != "fixed" and not 0 < v["entropy_weight"] < 1

@@ -398,10 +398,7 @@ def register_validators() -> None:
   flag_checks.within("lambda_", 0, 1)
   flag_checks.within("initial_entropy_weight", 0, 1, closed="()",
                      why=" (a sigmoid)")
-  flag_checks.rule(["method", "context"], lambda v: (
-      "--method=fixed has no meta-parameters, so no context: use "
-      "--context=none, or --method=mg / bmg."
-      if v["method"] == "fixed" and v["context"] != "none" else None))
+  flag_checks.fixed_has_no_context()
   flag_checks.rule(["core", "separate_networks"], lambda v: (
       "separate policy and value networks are MLPs: they need --core=mlp."
       if flags.FLAGS["separate_networks"].present and v["separate_networks"]

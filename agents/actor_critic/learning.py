@@ -378,12 +378,13 @@ def make_meta_loss(config: ActorCriticConfig, networks: Networks, *,
 
   def bootstrap(carry_k, w, rest):
     """``x⁽ᴷ⁺ᴸ⁻¹⁾`` and the summed reference steps along the way."""
+    if reference is None:
+      return bm.unroll(step_fn, carry_k, w, rest), None
+
     def body(c, traj):
-      d = None if reference is None else reference(c, traj)
-      return step_fn(c, w, traj), d
+      return step_fn(c, w, traj), reference(c, traj)
     carry_t, ds = jax.lax.scan(body, carry_k, rest)
-    total = None if ds is None else jax.tree.map(lambda d: d.sum(0), ds)
-    return carry_t, total
+    return carry_t, jax.tree.map(lambda d: d.sum(0), ds)
 
   def bmg(w, carry, trajs, last, target_opt_state=None):
     inner, rest = _split(trajs, config.K)

@@ -116,33 +116,26 @@ def make_online_step(step_fn: Callable, collect_fn: CollectFn) -> Callable:
   return online_step
 
 
-def _scan_steps(online_step, carry, meta_params, length):
-  """``length`` online steps; also returns the rollouts trained on.
+def _scan_steps(online_step, carry, meta_params, length, reference=None):
+  """``length`` online steps: ``(carry, trajs, total)``.
 
+  ``trajs`` stacks the rollouts trained on. If ``reference`` is given,
+  ``total`` sums ``reference(learner, traj)`` at every point passed (the
+  outer rule's steps, BMG ``target_mode="outer"``); otherwise it is None.
   One step is called directly: in a scan of length one, differentiation
   would give the starting carry (a constant) zero tangents to carry
   through the step.
   """
-  if length == 1:
-    trajs = jax.tree.map(lambda x: x[None], carry.traj)
-    return online_step(carry, meta_params, None), trajs
-
   def body(c, _):
-    return online_step(c, meta_params, None), c.traj
-
-  return jax.lax.scan(body, carry, None, length=length)
-
-
-def _scan_reference(online_step, reference, carry, meta_params, length):
-  """:func:`_scan_steps` that also sums ``reference(learner, traj)`` (the
-  outer rule's steps at the points passed, BMG ``target_mode="outer"``)."""
-
-  def body(c, _):
-    d = reference(c.learner, c.traj)
+    d = None if reference is None else reference(c.learner, c.traj)
     return online_step(c, meta_params, None), (c.traj, d)
 
+  if length == 1:
+    carry, (traj, total) = body(carry, None)
+    return carry, jax.tree.map(lambda x: x[None], traj), total
   carry, (trajs, ds) = jax.lax.scan(body, carry, None, length=length)
-  return carry, trajs, jax.tree.map(lambda d: d.sum(0), ds)
+  total = None if ds is None else jax.tree.map(lambda d: d.sum(0), ds)
+  return carry, trajs, total
 
 
 def make_online_meta_loss(config: ActorCriticConfig, networks: Networks, *,
@@ -169,7 +162,7 @@ def make_online_meta_loss(config: ActorCriticConfig, networks: Networks, *,
   sg = jax.lax.stop_gradient
 
   def mg(w, carry, target_opt_state=None):
-    carry_k, trajs = _scan_steps(online_step, carry, w, config.K)
+    carry_k, trajs, _ = _scan_steps(online_step, carry, w, config.K)
     loss = outer_fn(carry_k.params, carry_k.traj)
     carry_k = sg(carry_k)
     return loss, OnlineAux(carry_k, carry_k, target_opt_state, trajs)
@@ -179,18 +172,14 @@ def make_online_meta_loss(config: ActorCriticConfig, networks: Networks, *,
                if config.target_mode == "outer" else None)
 
   def bmg(w, carry, target_opt_state=None):
-    carry_k, inner = _scan_steps(online_step, carry, w, config.K)
-    if reference is None:
-      carry_t, rest = _scan_steps(online_step, sg(carry_k), sg(w),
-                                  config.L - 1)
-    else:
-      carry_t, rest, total = _scan_reference(
-          online_step, reference, sg(carry_k), sg(w), config.L - 1)
+    carry_k, inner, _ = _scan_steps(online_step, carry, w, config.K)
+    carry_t, rest, total = _scan_steps(online_step, sg(carry_k), sg(w),
+                                       config.L - 1, reference)
     target = learning.bmg_target(config, carry_t, w, carry_t.traj,
                                  outer_fn=outer_fn,
                                  target_opt_state=target_opt_state,
                                  start=carry.params)
-    if reference is not None:
+    if total is not None:
       target = learning.outer_rule_target(
           target, carry_k.params, carry_t.params, total)
     loss = matching(target.params, carry_k.params, w, carry_t.traj)

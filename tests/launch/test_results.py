@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from launch import results
+from launch import results_figures as figures
 from launch import results_markdown as md
 
 _T2 = 4.302652729749464  # t_{0.975} with 2 degrees of freedom.
@@ -131,6 +132,20 @@ def test_comparison_figure_bars_are_means_and_whiskers_95_ci(tmp_path):
   half = _T2 * 0.1 / math.sqrt(3)
   np.testing.assert_allclose(spans, [(0.2 - half, 0.2 + half),
                                      (0.8 - half, 0.8 + half)], rtol=1e-9)
+
+
+def test_comparison_figure_draws_the_best_rows_of_a_long_table():
+  rows = [md.Row(variant=f"v{i}", task="", lifetime=(i / 100, 0.01, 3),
+                 cells=(), kept=False) for i in range(40)]
+  fig = figures.rows_figure("two_colors", rows, "return",
+                                    max_bars=30)
+  (ax,) = fig.axes
+  assert "best 30 of 40 variants" in ax.get_title()
+  widths = sorted(p.get_width() for p in ax.patches)
+  np.testing.assert_allclose(widths, [i / 100 for i in range(10, 40)])
+  short = figures.rows_figure("two_colors", rows[:5], "return",
+                                      max_bars=30)
+  assert "best" not in short.axes[0].get_title()
 
 
 def test_no_runs_raises(tmp_path):
