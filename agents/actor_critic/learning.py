@@ -173,11 +173,10 @@ def make_target_optimizer(config: ActorCriticConfig
 
 def _inner_loss_fn(config: ActorCriticConfig, networks: Networks,
                    continuous: bool):
-  if config.loss == "ppo":
-    loss = losses.make_ppo_loss(networks.unroll, clip=config.ppo_clip,
-                                continuous=continuous)
-  else:
-    loss = losses.make_a2c_loss(networks.unroll, continuous=continuous)
+  if config.loss == "ppo":  # No single-step loss: epochs of minibatches.
+    raise ValueError("loss='ppo' trains with agents.actor_critic.ppo."
+                     "make_ppo_update; it has no one-step inner loss.")
+  loss = losses.make_a2c_loss(networks.unroll, continuous=continuous)
   return lambda params, hp, traj: loss(params, hp, traj)[0]
 
 

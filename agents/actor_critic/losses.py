@@ -43,7 +43,6 @@ __all__ = [
     "log_prob",
     "make_a2c_loss",
     "make_outer_loss",
-    "make_ppo_loss",
     "replay",
 ]
 
@@ -112,19 +111,13 @@ def _terms(policy_out, values, traj, *, discount, lambda_, continuous):
   return logp, advantages, critic, ent
 
 
-def _make_loss(unroll_fn, *, continuous, ppo_clip) -> LossFn:
+def _make_loss(unroll_fn, *, continuous) -> LossFn:
   def loss_fn(params, hyperparams, traj):
     policy_out, values = replay(unroll_fn, params, traj)
     logp, adv, critic, ent = _terms(
         policy_out, values, traj, discount=hyperparams["discount"],
         lambda_=hyperparams["lambda_"], continuous=continuous)
-    if ppo_clip is None:
-      pg = -jnp.mean(logp * adv)
-    else:
-      behaviour = log_prob(traj.logits, traj.actions, continuous=continuous)
-      ratio = jnp.exp(logp - behaviour)
-      clipped = jnp.clip(ratio, 1.0 - ppo_clip, 1.0 + ppo_clip)
-      pg = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
+    pg = -jnp.mean(logp * adv)
     loss = (pg + hyperparams["value_weight"] * critic
             - hyperparams["entropy_weight"] * ent)
     metrics = {"loss": loss, "pg_loss": pg, "critic_loss": critic,
@@ -147,29 +140,7 @@ def make_a2c_loss(unroll_fn: Callable, *,
     ``hyperparams`` has ``discount``, ``lambda_``, ``entropy_weight`` and
     ``value_weight``.
   """
-  return _make_loss(unroll_fn, continuous=continuous, ppo_clip=None)
-
-
-def make_ppo_loss(unroll_fn: Callable, *, clip: float = 0.2,
-                  continuous: bool = False) -> LossFn:
-  """As :func:`make_a2c_loss` with PPO's clipped surrogate for the policy.
-
-  One loss on a whole rollout, with λ-returns from the replayed values: a
-  single step on it has ratio 1. The agent's ``loss="ppo"`` is the
-  recurrent PPO of :mod:`agents.actor_critic.ppo` (several epochs of
-  minibatch steps, GAE from the behaviour values).
-
-  Args:
-    unroll_fn: as in :func:`make_a2c_loss`.
-    clip: ε of the ratio clip to the behaviour policy (``traj.logits``).
-    continuous: Gaussian policy outputs instead of logits.
-
-  Returns:
-    ``loss_fn(params, hyperparams, traj) -> (loss, metrics)``.
-  """
-  if not clip > 0:
-    raise ValueError(f"clip must be > 0, got {clip}.")
-  return _make_loss(unroll_fn, continuous=continuous, ppo_clip=clip)
+  return _make_loss(unroll_fn, continuous=continuous)
 
 
 def make_outer_loss(unroll_fn: Callable, *, discount: float, lambda_: float,

@@ -52,7 +52,8 @@ class Agent(NamedTuple):
   env: Any
   env_params: Any
   rollout: Callable  # (params, actor) -> (actor, Trajectory)
-  step: Callable  # (LearnerState, meta_params, Trajectory) -> LearnerState
+  # (LearnerState, meta_params, Trajectory) -> LearnerState; None for PPO.
+  step: Callable | None
   meta_loss: Callable | None  # online: (w, OnlineCarry, target_state)
   meta_optimizer: optax.GradientTransformation
   inner_init: Callable  # params -> inner optimiser state
@@ -101,7 +102,8 @@ def make_agent(config: ActorCriticConfig) -> Agent:
     meta_loss = online.make_online_meta_loss(
         config, networks, continuous=continuous,
         collect_fn=make_collect_fn(rollout, networks, config.num_envs))
-  step = learning.make_step_fn(config, networks, continuous=continuous)
+  step = (None if config.loss == "ppo" else
+          learning.make_step_fn(config, networks, continuous=continuous))
   inner = learning.inner_optimizer(config.learning_rate,
                                    kind=config.optimizer,
                                    max_norm=config.max_grad_norm,

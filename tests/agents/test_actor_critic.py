@@ -101,19 +101,6 @@ def test_a2c_loss_matches_hand_computation():
   np.testing.assert_allclose(loss, pg + 0.5 * critic - 0.05 * ent, rtol=1e-5)
 
 
-def test_ppo_loss_matches_hand_computation():
-  traj, params = _tiny_traj(), _params()
-  hp = {"discount": 0.95, "lambda_": 1.0, "entropy_weight": 0.0,
-        "value_weight": 1.0}
-  _, metrics = losses.make_ppo_loss(_fake_unroll, clip=0.2)(params, hp, traj)
-  logp, adv, _, _ = _hand_terms(params, traj, 0.95, 1.0)
-  beh = traj.logits - np.log(np.exp(traj.logits).sum(-1, keepdims=True))
-  beh = np.take_along_axis(beh, traj.actions[..., None], -1)[..., 0]
-  ratio = np.exp(logp - beh)
-  pg = -np.mean(np.minimum(ratio * adv, np.clip(ratio, 0.8, 1.2) * adv))
-  np.testing.assert_allclose(metrics["pg_loss"], pg, rtol=1e-5)
-
-
 def test_outer_loss_and_discount_gradient():
   """The outer loss is plain PG; the inner loss's γ-gradient is not cut."""
   traj, params = _tiny_traj(), _params()
