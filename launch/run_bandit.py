@@ -45,7 +45,11 @@ from typing import Any
 
 from absl import app, flags
 
-from agents.actor_critic.config import TARGET_MODES, ActorCriticConfig
+from agents.actor_critic.config import (
+    KL_REDUCTIONS,
+    TARGET_MODES,
+    ActorCriticConfig,
+)
 from launch import common_flags, flag_checks
 from launch.actor_critic import Reporting, print_outputs, run_experiment
 from launch.loop import RunSettings
@@ -81,8 +85,8 @@ VARIANT = flags.DEFINE_string(
     "variant", "", "Label of the run (default from method, context and "
     "initial weight; launch.sweep passes the cell name).", **_KW)
 OUTER_ENTROPY = flags.DEFINE_float(
-    "outer_entropy_weight", 0.0, "MG: entropy weight of the outer "
-    "objective.", **_KW)
+    "outer_entropy_weight", 0.0, "Entropy weight of the outer objective: "
+    "MG's, and BMG's target steps with --target_mode=outer.", **_KW)
 CONTEXT_PRETRAIN = flags.DEFINE_bool(
     "context_pretrain", False, "Pre-train the context MLP from a random "
     "start to --entropy_weight on U[-1, 1] contexts (Luketina et al.; "
@@ -90,6 +94,9 @@ CONTEXT_PRETRAIN = flags.DEFINE_bool(
 TARGET_MODE = flags.DEFINE_string(
     "target_mode", "bootstrap", f"BMG: match to the target or to its "
     f"average-velocity point: {TARGET_MODES}.", **_KW)
+KL_REDUCTION = flags.DEFINE_string(
+    "kl_reduction", "mean", f"BMG's KL over the rollout's steps: "
+    f"{KL_REDUCTIONS} (sum: ×T the meta-gradient).", **_KW)
 flags.adopt_module_key_flags(common_flags)  # --help lists the shared flags.
 
 #: Arm switch period of the registered SwitchingBandit (per environment).
@@ -135,8 +142,8 @@ def make_agent_config(*, method: str, context: str, steps: int,
                       L: int = 2, context_history: int = 20,
                       outer_entropy_weight: float = 0.0,
                       context_pretrain: bool = False,
-                      target_mode: str = "bootstrap"
-                      ) -> ActorCriticConfig:
+                      target_mode: str = "bootstrap",
+                      kl_reduction: str = "mean") -> ActorCriticConfig:
   """The agent of one variant, sized to about ``steps`` environment steps.
 
   Raises:
@@ -163,7 +170,8 @@ def make_agent_config(*, method: str, context: str, steps: int,
       meta_learning_rate=meta_learning_rate, outer_discount=_DISCOUNT,
       outer_lambda=0.0, outer_entropy_weight=outer_entropy_weight,
       context_history=context_history, context_pretrain=context_pretrain,
-      target_mode=target_mode, **_context_kwargs(context))
+      target_mode=target_mode, kl_reduction=kl_reduction,
+      **_context_kwargs(context))
   per = agent.rollouts_per_iteration * unroll_length * num_envs
   return dataclasses.replace(agent, num_updates=max(1, steps // per))
 
@@ -196,7 +204,7 @@ def build_config() -> BanditConfig:
       L=L_STEPS.value, context_history=HISTORY.value,
       outer_entropy_weight=OUTER_ENTROPY.value,
       context_pretrain=CONTEXT_PRETRAIN.value,
-      target_mode=TARGET_MODE.value)
+      target_mode=TARGET_MODE.value, kl_reduction=KL_REDUCTION.value)
   return BanditConfig(
       agent=agent, settings=common_flags.run_settings(),
       variant=VARIANT.value or variant_label(
@@ -235,7 +243,9 @@ def register_validators() -> None:
       values=("mg", "bmg"), why="a fixed entropy weight is not "
       "meta-learned.")
   flag_checks.one_of("target_mode", TARGET_MODES)
-  flag_checks.refuse_unless(["L", "target_mode"], flag="method",
+  flag_checks.one_of("kl_reduction", KL_REDUCTIONS)
+  flag_checks.refuse_unless(["L", "target_mode", "kl_reduction"],
+                            flag="method",
                             values=("bmg",),
                             why="only BMG has a target.")
   flag_checks.refuse_unless(["context_history", "context_pretrain"],

@@ -106,6 +106,11 @@ def test_pretrained_context_and_average_target_reach_the_agent():
   assert (agent.context_pretrain, agent.target_mode) == (True, "average")
   assert agent.entropy_weight == 0.3
   assert config.variant == "bmg-reward-init0.3"
+  assert agent.kl_reduction == "mean"
+  with flagsaver.flagsaver(method="bmg", context="reward", steps=9600,
+                           num_envs=4, unroll_length=8, kl_reduction="sum",
+                           **flags):
+    assert run_bandit.build_config().agent.kl_reduction == "sum"
 
 
 @pytest.mark.slow
