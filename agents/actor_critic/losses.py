@@ -111,22 +111,6 @@ def _terms(policy_out, values, traj, *, discount, lambda_, continuous):
   return logp, advantages, critic, ent
 
 
-def _make_loss(unroll_fn, *, continuous) -> LossFn:
-  def loss_fn(params, hyperparams, traj):
-    policy_out, values = replay(unroll_fn, params, traj)
-    logp, adv, critic, ent = _terms(
-        policy_out, values, traj, discount=hyperparams["discount"],
-        lambda_=hyperparams["lambda_"], continuous=continuous)
-    pg = -jnp.mean(logp * adv)
-    loss = (pg + hyperparams["value_weight"] * critic
-            - hyperparams["entropy_weight"] * ent)
-    metrics = {"loss": loss, "pg_loss": pg, "critic_loss": critic,
-               "entropy": ent}
-    return loss, metrics
-
-  return loss_fn
-
-
 def make_a2c_loss(unroll_fn: Callable, *,
                   continuous: bool = False) -> LossFn:
   """The A2C loss ``ℓ(x; w, traj)``, reading γ, λ and the weights from ``w``.
@@ -140,7 +124,20 @@ def make_a2c_loss(unroll_fn: Callable, *,
     ``hyperparams`` has ``discount``, ``lambda_``, ``entropy_weight`` and
     ``value_weight``.
   """
-  return _make_loss(unroll_fn, continuous=continuous)
+
+  def loss_fn(params, hyperparams, traj):
+    policy_out, values = replay(unroll_fn, params, traj)
+    logp, adv, critic, ent = _terms(
+        policy_out, values, traj, discount=hyperparams["discount"],
+        lambda_=hyperparams["lambda_"], continuous=continuous)
+    pg = -jnp.mean(logp * adv)
+    loss = (pg + hyperparams["value_weight"] * critic
+            - hyperparams["entropy_weight"] * ent)
+    metrics = {"loss": loss, "pg_loss": pg, "critic_loss": critic,
+               "entropy": ent}
+    return loss, metrics
+
+  return loss_fn
 
 
 def make_outer_loss(unroll_fn: Callable, *, discount: float, lambda_: float,
