@@ -121,13 +121,22 @@ def rule(names: Sequence[str],
   flags.register_multi_flags_validator(list(names), checker)
 
 
+def fixed_context_error(method: str, context: str) -> str | None:
+  """The one-line error for a context given to ``method="fixed"`` (a fixed
+  hyperparameter has no meta-parameters, so nothing reads a context), or
+  ``None``; shared by the flag rule and the launchers' config builders."""
+  if method == "fixed" and context != "none":
+    return (f"--method=fixed has no meta-parameters, so no context "
+            f"(got --context={context}): use --context=none, or "
+            f"--method=mg / bmg.")
+  return None
+
+
 def fixed_has_no_context() -> None:
-  """``--method=fixed`` takes only ``--context=none``: a fixed
-  hyperparameter has no meta-parameters, so nothing reads a context."""
-  rule(["method", "context"], lambda v: (
-      "--method=fixed has no meta-parameters, so no context: use "
-      "--context=none, or --method=mg / bmg."
-      if v["method"] == "fixed" and v["context"] != "none" else None))
+  """``--method=fixed`` takes only ``--context=none``
+  (:func:`fixed_context_error`)."""
+  rule(["method", "context"],
+       lambda v: fixed_context_error(v["method"], v["context"]))
 
 
 def refuse(name: str, why: str) -> None:

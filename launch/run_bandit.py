@@ -154,10 +154,8 @@ def make_agent_config(*, method: str, context: str, steps: int,
     raise ValueError(f"Unknown method {method!r}; valid: {METHODS}.")
   if context not in CONTEXTS:
     raise ValueError(f"Unknown context {context!r}; valid: {CONTEXTS}.")
-  if method == "fixed" and context != "none":
-    raise ValueError("A fixed entropy weight has no context: use "
-                     "--context=none with --method=fixed, or a method from "
-                     "('mg', 'bmg').")
+  if error := flag_checks.fixed_context_error(method, context):
+    raise ValueError(error)
   if steps < 1:
     raise ValueError(f"--steps must be >= 1, got {steps}.")
   learned = () if method == "fixed" else ("entropy_weight",)

@@ -251,11 +251,8 @@ def make_config(*, method: str = "mg", context: str = "reward",
   _check_choice("method", method, METHODS)
   _check_choice("context", context, CONTEXTS)
   _check_choice("core", core, CORE_NAMES)
-  if method == "fixed" and context != "none":
-    raise ValueError(
-        f"--method=fixed has no meta-parameters, so no context; use "
-        f"--context=none, or a method from {METHODS[1:]} with context "
-        f"{context!r}.")
+  if error := flag_checks.fixed_context_error(method, context):
+    raise ValueError(error)
   if steps < 1:
     raise ValueError(f"steps must be >= 1, got {steps}.")
   agent = _agent_config(

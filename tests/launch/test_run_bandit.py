@@ -60,7 +60,7 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
 @pytest.mark.parametrize("flag_values, match", [
     (dict(method="sgd"), r"valid: \('fixed', 'mg', 'bmg'\)"),
     (dict(context="states"), r"valid: \('none', 'reward', 'rich'\)"),
-    (dict(method="fixed", context="rich"), "has no context"),
+    (dict(method="fixed", context="rich"), r"context \(got --context=rich"),
     (dict(steps=0), "--steps must be >= 1"),
     (dict(method="bmg", context="none", K=0), "K must be >= 1"),
 ])
