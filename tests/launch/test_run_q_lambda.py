@@ -91,7 +91,7 @@ _VALID = dict(task="TwoColors", method="bmg", context="reward", steps=1000,
     (dict(method="fixed"), "no context"),
     (dict(steps=0), "steps must be >= 1"),
     (dict(swap_period=0), "swap_period must be >= 1"),
-    (dict(discount=1.5), r"discount=1.5: must be in \[0.0, 1.0\]"),
+    (dict(discount=1.5), r"discount and lambda_ must be in \[0, 1\], got 1.5"),
     (dict(L=0), "L must be an integer >= 1"),
     (dict(epsilon=1.0), r"starts in \(0, 1\)"),
     (dict(num_mdps=0, task="SwitchingMDP"), "num_mdps must be >= 1"),
@@ -119,8 +119,8 @@ def test_flags_build_the_default_variant():
 
 
 def test_switching_bandit_defaults_to_v5_period_and_takes_a_discount():
-  with flagsaver.flagsaver(**{**_VALID, "swap_period": None},
-                           task="SwitchingBandit", discount=0.0):
+  with flagsaver.flagsaver(**{**_VALID, "swap_period": None,
+                              "task": "SwitchingBandit", "discount": 0.0}):
     config = run_q_lambda.build_config()
   assert config.swap_period == 2_000  # V5's, not the grid worlds' 100k.
   assert (config.agent.task, config.agent.discount) == ("SwitchingBandit",
