@@ -1,7 +1,9 @@
 r"""Q(λ) with a fixed or BMG-meta-learned ε (validation V1, Q-learning).
 
 Peng's Q(λ) (λ = 0.9, γ = 0.99, a 2 × 256 ReLU MLP, Adam with ε = 1e-4) on
-one stream of Two-Colors or the Switching MDPs, acting ε-greedily with ε
+one stream of Two-Colors, the Switching MDPs or V5's switching bandit
+(``--task=SwitchingBandit``, best arm changing every 2,000 steps; use
+``--discount=0`` there), acting ε-greedily with ε
 fixed (``--method=fixed``) or meta-learned by update-free BMG (``K = 0``,
 ``--method=bmg``): the KL from the greedy policy of a target ``L`` learner
 updates ahead to the current ε-greedy policy (Luketina et al., A.1). ε is
