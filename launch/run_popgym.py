@@ -86,6 +86,7 @@ from agents.actor_critic.config import (
   LOSSES,
   METHODS,
   ActorCriticConfig,
+  ppo_meta_error,
 )
 from agents.actor_critic.networks import ACTIVATIONS
 from agents.cores import CORE_NAMES
@@ -143,8 +144,26 @@ def define_agent_flags(**defaults: Any) -> dict[str, flags.FlagHolder]:
                       ("dt_max", "S5 largest initial timescale.")]:
     f[name] = flags.DEFINE_float(name, d[name], help_, **_KW)
   f.update(_define_ppo_flags(d))
+  f.update(_define_meta_flags())
   f.update(_define_network_flags())
   return f
+
+
+#: Defaults of the meta-learning flags (the config's).
+_META_DEFAULTS = {"meta_learning_rate": 1e-3, "outer_entropy_weight": 0.0,
+                  "outer_discount": 0.99, "outer_lambda": 0.95}
+
+
+def _define_meta_flags() -> dict[str, flags.FlagHolder]:
+  """The meta-optimiser's step size and the outer objective's values
+  (MG / BMG only)."""
+  helps = {"meta_learning_rate": "Meta-Adam step size (MG / BMG).",
+           "outer_entropy_weight": "Entropy weight of the outer objective.",
+           "outer_discount": "γ of the outer objective.",
+           "outer_lambda": "λ of the outer objective (PPO: of the outer "
+           "minibatches' GAE)."}
+  return {name: flags.DEFINE_float(name, value, helps[name], **_KW)
+          for name, value in _META_DEFAULTS.items()}
 
 
 def _define_network_flags() -> dict[str, flags.FlagHolder]:
@@ -233,6 +252,9 @@ def register_agent_validators(*, min_unroll_length: int = 1,
                             why="--method=none learns nothing.")
   flag_checks.refuse_unless(["L"], flag="method", values=("bmg",),
                             why="only BMG has a target.")
+  flag_checks.refuse_unless(list(_META_DEFAULTS), flag="method",
+                            values=("mg", "bmg"),
+                            why="--method=none has no outer objective.")
   flag_checks.at_least(1, "steps", "num_envs", "width", "num_layers", "K",
                        "L")
   flag_checks.at_least(min_unroll_length, "unroll_length")
@@ -244,6 +266,12 @@ def register_agent_validators(*, min_unroll_length: int = 1,
       "--dt_min must not exceed --dt_max." if v["dt_min"] > v["dt_max"]
       else None))
   flag_checks.rule(["method", "learned"], _learned_error)
+  flag_checks.greater_than(0, "meta_learning_rate")
+  flag_checks.within("outer_discount", 0, 1)
+  flag_checks.within("outer_lambda", 0, 1)
+  flag_checks.at_least(0, "outer_entropy_weight")
+  flag_checks.rule(["loss", "method", "learned", "K", "ppo_epochs",
+                    "num_minibatches"], _ppo_meta_flag_error)
   flag_checks.rule(["learned", "discount", "lambda_", "entropy_weight"],
                    _start_error)
   if task_flag:
@@ -259,6 +287,14 @@ def _learned_error(v: Mapping[str, Any]) -> str | None:
   if len(set(v["learned"])) != len(v["learned"]):
     return "--learned names a hyperparameter twice."
   return None
+
+
+def _ppo_meta_flag_error(v: Mapping[str, Any]) -> str | None:
+  if v["loss"] != "ppo":
+    return None
+  return ppo_meta_error(method=v["method"], learned=v["learned"],
+                        context=False, K=v["K"], ppo_epochs=v["ppo_epochs"],
+                        num_minibatches=v["num_minibatches"])
 
 
 def _start_error(v: Mapping[str, Any]) -> str | None:
@@ -318,8 +354,11 @@ def agent_config(holders: Mapping[str, flags.FlagHolder], *,
 
   Raises:
     ValueError: unknown core, method, loss, learned name or task, bad sizes,
-      PPO with a meta-gradient method or ``num_envs`` not a multiple of
-      ``num_minibatches``, ``--gae_lambda`` and ``--lambda_`` that differ.
+      PPO with BMG, with a learned name other than
+      :data:`agents.actor_critic.config.PPO_LEARNABLE` or with ``K`` not
+      below ``ppo_epochs × num_minibatches``, ``num_envs`` not a multiple
+      of ``num_minibatches``, ``--gae_lambda`` and ``--lambda_`` that
+      differ.
   """
   v = {k: h.value for k, h in holders.items()}
   if v["steps"] < 1:
@@ -331,7 +370,7 @@ def agent_config(holders: Mapping[str, flags.FlagHolder], *,
                               "entropy_weight", "dt_min", "dt_max",
                               "activation", "hidden_gain", "head_gain",
                               "ssm_size", "core_input_projection",
-                              "no_reset", *_PPO_DEFAULTS)}
+                              "no_reset", *_PPO_DEFAULTS, *_META_DEFAULTS)}
   for name in ("encoder_sizes", "head_sizes"):
     try:
       fields[name] = tuple(int(n) for n in v[name])
