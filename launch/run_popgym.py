@@ -61,6 +61,18 @@ Measured (load 15-16, 1802 s): mean episode return ≥ 0.9 after 365k ±
 0-2). On RepeatPreviousEasy (S5 2 × 64, 16 × 128, lr 1e-3) PPO reaches
 0.9 after 41k steps, the one-step learner above after 509k ± 82k.
 
+MG through PPO's minibatch steps (:mod:`agents.actor_critic.meta_ppo`):
+each window of ``--K`` differentiable minibatch steps is scored by PPO's
+loss with the outer values (``--outer_entropy_weight``,
+``--outer_discount``, ``--outer_lambda``) on the following minibatch::
+
+  python -m launch.run_popgym --task=RepeatPreviousEasy --core=s5 \
+      --loss=ppo --num_envs=16 --unroll_length=128 --ppo_epochs=4 \
+      --num_minibatches=4 --learning_rate=1e-3 --method=mg \
+      --learned=entropy_weight --entropy_weight=0.01 --K=1 \
+      --outer_discount=0.5 --num_seeds=2 --steps=200000 \
+      --run_dir=/work/runs/meta_ppo/easy-mg-ew0.01
+
 Meta-learn the entropy weight and λ by BMG instead::
 
   python -m launch.run_popgym --method=bmg --learned=entropy_weight,lambda_

@@ -88,6 +88,11 @@ def _zero_metrics() -> Metrics:
   return {k: jnp.zeros([], jnp.float32) for k in _STEP_METRICS}
 
 
+def _add(sums: Metrics, metrics: Metrics) -> Metrics:
+  """``sums + metrics`` in the sums' dtype (float32 also under x64)."""
+  return jax.tree.map(lambda s, m: s + m.astype(s.dtype), sums, metrics)
+
+
 def _accumulating(step: Callable) -> Callable:
   """``step_fn(carry, (hp, batch, finite), index) -> carry`` for
   :func:`bootstrap_meta.unroll`: PPO's minibatch ``step`` on the
@@ -97,8 +102,7 @@ def _accumulating(step: Callable) -> Callable:
     hp, batch, finite = args
     learner, metrics = step(carry.learner, hp,
                             ppo.select_envs(batch, index), finite)
-    return MinibatchCarry(learner, jax.tree.map(jnp.add, carry.metrics,
-                                                metrics))
+    return MinibatchCarry(learner, _add(carry.metrics, metrics))
 
   return step_fn
 
@@ -246,7 +250,7 @@ def make_meta_ppo_update(config: ActorCriticConfig, networks: Networks, *,
         meta, loss, grads, None, meta_optimizer=meta_optimizer)
     stats.update({f"meta_grad/{n}": grads[n] for n in config.learned})
     carry_k = jax.lax.stop_gradient(carry_k)
-    sums = jax.tree.map(jnp.add, sums, carry_k.metrics)
+    sums = _add(sums, carry_k.metrics)
     return (carry_k.learner, meta, sums), stats
 
   def update(learner: LearnerState, meta: MetaState, traj: Trajectory,
@@ -266,7 +270,7 @@ def make_meta_ppo_update(config: ActorCriticConfig, networks: Networks, *,
     tail = _plain_steps(tail_step, hyperparams_fn, meta.params, learner,
                         traj, order[w_count * k:], finite,
                         continuous=continuous)
-    sums = jax.tree.map(jnp.add, sums, tail.metrics)
+    sums = _add(sums, tail.metrics)
     return tail.learner, meta, _window_metrics(stats, sums, config)
 
   return update
