@@ -136,7 +136,8 @@ def test_mg_ppo_flag_rule_names_the_setting():
   assert rule(base) is None
   assert rule({**base, "loss": "a2c", "method": "bmg"}) is None
   assert "BMG through PPO" in rule({**base, "method": "bmg"})
-  assert "K <= " in rule({**base, "K": 3})
+  assert "K <= " in rule({**base, "K": 4})
+  assert rule({**base, "K": 3}) is None
   assert "lambda_" in rule({**base, "learned": ["value_weight"]})
 
 
