@@ -355,11 +355,21 @@ class S5SSM(hk.Module):
     Returns:
       ``(y [B, H], hidden [B, P])``.
     """
-    lambda_bar, b_bar, c_tilde, d = self._discrete(u.shape[-1])
-    x, y = s5.step_ssm(
-      lambda_bar, b_bar, c_tilde, hidden, u, reset, conj_sym=self._conj_sym
-    )
+    weights, d = self.step_weights(u.shape[-1])
+    x, y = s5.step_prepared(weights, hidden, u, reset)
     return y + d[None] * u, x
+
+  def step_weights(self, width: int) -> tuple[s5.StepWeights, jax.Array]:
+    """The step mode's weights: ``(StepWeights, d (H,))`` of the parameters.
+
+    They depend on the parameters only, so inside a loop of steps with
+    fixed parameters (a rollout) XLA computes them once, before the loop.
+    """
+    lambda_bar, b_bar, c_tilde, d = self._discrete(width)
+    weights = s5.step_weights(
+      lambda_bar, b_bar, c_tilde, conj_sym=self._conj_sym
+    )
+    return weights, d
 
   def unroll(self, u: jax.Array, resets: jax.Array, hidden: jax.Array):
     """Sequence mode: ``u`` [T, B, H], ``resets`` [T, B], ``hidden`` [B, P].

@@ -50,8 +50,11 @@ __all__ = [
   "make_block_hippo_n",
   "make_dplr_hippo",
   "make_hippo_legs",
+  "StepWeights",
   "ssm_output",
+  "step_prepared",
   "step_ssm",
+  "step_weights",
 ]
 
 ScanElement = tuple[jax.Array, ...]
@@ -313,6 +316,90 @@ def ssm_output(
   return _read_out(c_tilde, jnp.real(x), jnp.imag(x), conj_sym=conj_sym)
 
 
+class StepWeights(NamedTuple):
+  """The step mode's real weights, computed once per parameter set.
+
+  Everything in :func:`step_ssm` that does not depend on the state or the
+  input, so a rollout pays for the discretisation and the complex-to-real
+  split once instead of at every step (:func:`step_weights`).
+
+  Attributes:
+    lambda_re: ``Re(lambda_bar)``, (P,).
+    lambda_im: ``Im(lambda_bar)``, (P,).
+    w_in: ``[Re(b_bar); Im(b_bar)]^T``, (H, 2P): ``u @ w_in`` is
+      ``b_bar u`` as (re, im).
+    w_out: ``[Re(c_tilde), -Im(c_tilde)]^T`` (times 2 with conjugate
+      symmetry), (2P, H): ``[x_re, x_im] @ w_out`` is the output.
+  """
+
+  lambda_re: jax.Array
+  lambda_im: jax.Array
+  w_in: jax.Array
+  w_out: jax.Array
+
+
+def step_weights(
+  lambda_bar: jax.Array,
+  b_bar: jax.Array,
+  c_tilde: jax.Array,
+  *,
+  conj_sym: bool = True,
+) -> StepWeights:
+  """The discretised SSM as the real arrays of :class:`StepWeights`.
+
+  Args:
+    lambda_bar: (P,) complex.
+    b_bar: (P, H) complex.
+    c_tilde: (H, P) complex.
+    conj_sym: fold the factor 2 of ``2 Re(C x)`` into ``w_out``.
+
+  Returns:
+    :class:`StepWeights`.
+
+  References:
+    Smith et al., `S5 <https://arxiv.org/abs/2208.04933>`_, 2023.
+  """
+  w_in = jnp.concatenate([jnp.real(b_bar), jnp.imag(b_bar)], axis=0).T
+  w_out = jnp.concatenate([jnp.real(c_tilde), -jnp.imag(c_tilde)], axis=1).T
+  scale = 2.0 if conj_sym else 1.0
+  return StepWeights(
+    jnp.real(lambda_bar), jnp.imag(lambda_bar), w_in, scale * w_out
+  )
+
+
+def step_prepared(
+  weights: StepWeights, hidden: jax.Array, u: jax.Array, reset: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """:func:`step_ssm` from precomputed :class:`StepWeights`.
+
+  ``x = lambda_bar (1 - reset) hidden + b_bar u`` and ``y = w_out [x]``:
+  one elementwise complex multiply on (re, im) pairs and two real matmuls.
+
+  Args:
+    weights: from :func:`step_weights`.
+    hidden: previous states, (..., P) complex.
+    u: inputs, (..., H) real.
+    reset: flags in {0, 1}, shape (...); 1 wipes ``hidden`` before ``u``.
+
+  Returns:
+    ``(x (..., P) complex, y (..., H) real)``.
+
+  References:
+    Lu et al., `Structured State Space Models for In-Context Reinforcement
+    Learning <https://arxiv.org/abs/2303.03982>`_, 2023.
+  """
+  keep = 1.0 - jnp.asarray(reset, u.dtype)[..., None]  # [B, 1]
+  bu_re, bu_im = jnp.split(_matmul_2d(u, weights.w_in), 2, axis=-1)
+  h_re, h_im = jnp.real(hidden) * keep, jnp.imag(hidden) * keep
+  lead = (1,) * (h_re.ndim - 1)  # rank-promotion safe broadcast of (P,)
+  lam_re = weights.lambda_re.reshape(lead + weights.lambda_re.shape)
+  lam_im = weights.lambda_im.reshape(lead + weights.lambda_im.shape)
+  x_re, x_im = _cmul(lam_re, lam_im, h_re, h_im)
+  x_re, x_im = x_re + bu_re, x_im + bu_im
+  y = _matmul_2d(jnp.concatenate([x_re, x_im], -1), weights.w_out)
+  return jax.lax.complex(x_re, x_im), y
+
+
 def step_ssm(
   lambda_bar: jax.Array,
   b_bar: jax.Array,
@@ -326,6 +413,8 @@ def step_ssm(
   """One step of the resettable recurrence (the constant-time acting mode).
 
   ``x = lambda_bar (1 - reset) hidden + b_bar u``; ``y = 2 Re(c_tilde x)``.
+  The same as :func:`step_prepared` of :func:`step_weights`; a loop of
+  steps with fixed parameters should compute the weights once, outside it.
 
   Args:
     lambda_bar: (P,) complex.
@@ -339,14 +428,8 @@ def step_ssm(
   Returns:
     ``(x (..., P) complex, y (..., H) real)``.
   """
-  keep = 1.0 - jnp.asarray(reset, u.dtype)[..., None]  # [..., 1]
-  a_re, a_im = _transition(lambda_bar, keep)
-  bu_re, bu_im = _project_in(b_bar, u)
-  h_re, h_im = jnp.real(hidden), jnp.imag(hidden)
-  x_re, x_im = _cmul(a_re, a_im, h_re, h_im)
-  x_re, x_im = x_re + bu_re, x_im + bu_im
-  y = _read_out(c_tilde, x_re, x_im, conj_sym=conj_sym)
-  return jax.lax.complex(x_re, x_im), y
+  weights = step_weights(lambda_bar, b_bar, c_tilde, conj_sym=conj_sym)
+  return step_prepared(weights, hidden, u, reset)
 
 
 def apply_ssm(

@@ -33,8 +33,9 @@ from typing import Any
 
 from absl import flags
 
-__all__ = ["at_least", "check", "greater_than", "numbers_in", "one_of",
-           "refuse", "refuse_unless", "rule", "within"]
+__all__ = ["at_least", "check", "fixed_context_error",
+           "fixed_has_no_context", "greater_than", "is_number", "numbers_in",
+           "one_of", "refuse", "refuse_unless", "rule", "within"]
 
 
 def check(name: str, predicate: Callable[[Any], bool], must: str) -> None:
@@ -45,21 +46,22 @@ def check(name: str, predicate: Callable[[Any], bool], must: str) -> None:
   flags.register_validator(name, predicate, message=must)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+  """Whether ``value`` is a real number (not a bool)."""
   return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def at_least(bound: float, *names: str) -> None:
   """Each of ``--names`` must be ``>= bound``."""
   for name in names:
-    check(name, lambda v, b=bound: _is_number(v) and v >= b,
+    check(name, lambda v, b=bound: is_number(v) and v >= b,
           f"must be >= {bound}")
 
 
 def greater_than(bound: float, *names: str) -> None:
   """Each of ``--names`` must be ``> bound``."""
   for name in names:
-    check(name, lambda v, b=bound: _is_number(v) and v > b,
+    check(name, lambda v, b=bound: is_number(v) and v > b,
           f"must be > {bound}")
 
 
@@ -69,7 +71,7 @@ def within(name: str, low: float, high: float, *, closed: str = "[]",
   ``"[)"`` or ``"(]"``; ``why`` is appended to the message."""
   lo = (lambda v: v >= low) if closed[0] == "[" else (lambda v: v > low)
   hi = (lambda v: v <= high) if closed[1] == "]" else (lambda v: v < high)
-  check(name, lambda v: _is_number(v) and lo(v) and hi(v),
+  check(name, lambda v: is_number(v) and lo(v) and hi(v),
         f"must be in {closed[0]}{low}, {high}{closed[1]}{why}")
 
 

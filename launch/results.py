@@ -71,8 +71,8 @@ from launch import results_figures as figures
 from launch import results_markdown as md
 
 __all__ = ["EXPECTED", "Run", "comparison_figure", "group_runs",
-           "load_runs", "main", "render", "section_figure", "t_interval",
-           "variant_stats", "write_results"]
+           "learner", "load_runs", "main", "render", "section_figure",
+           "t_interval", "variant_stats", "write_results"]
 
 #: Expected direction per experiment, from the papers (algorithms.md §7).
 EXPECTED: dict[str, str] = {
@@ -302,9 +302,31 @@ def _run_row(variant: str, runs: Sequence[Run]) -> md.Row:
                     for x in s["env_steps"])
   cells = (str(s["lifetime"][2]), md.fmt_interval(s["final"]),
            md.fmt_interval(s["lifetime"]), steps, f"{s['wall_s']:.0f}", hp,
-           s["machine"])
+           learner(runs[0].config), s["machine"])
   task = " / ".join(sorted({r.task for r in runs}))
   return md.Row(variant, task, s["lifetime"], cells)
+
+
+def learner(config: Mapping[str, Any]) -> str:
+  """The learner of an agent run in a few words (inner rule, step size,
+  gradient clip, networks, core, loss), e.g. ``"sgd 0.1, clip 1, separate
+  2×256"``; ``"-"`` for a run without an ``agent`` config. Runs of one
+  variant row share it (rows pool only equal configurations)."""
+  agent = config.get("agent")
+  if not isinstance(agent, Mapping) or "optimizer" not in agent:
+    return "-"
+  num = lambda v: f"{v:g}" if isinstance(v, (int, float)) else str(v)  # noqa: E731
+  parts = [f"{agent['optimizer']} {num(agent.get('learning_rate', '?'))}"]
+  if agent.get("max_grad_norm"):
+    parts.append(f"clip {num(agent['max_grad_norm'])}")
+  nets = "separate" if agent.get("separate_networks") else "shared"
+  parts.append(f"{nets} {agent.get('num_layers', '?')}×"
+               f"{agent.get('width', '?')}")
+  if agent.get("core", "mlp") != "mlp":
+    parts.append(agent["core"])
+  if agent.get("loss", "a2c") != "a2c":
+    parts.append(agent["loss"])
+  return ", ".join(parts)
 
 
 def _return_key(variants: Mapping[str, list[Run]]) -> str:

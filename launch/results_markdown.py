@@ -34,7 +34,7 @@ FIGURE_NOTE = ("*The figure is drawn from the numbers in the table above, "
                "kept from the previous RESULTS.md.*")
 #: The columns of a seeded table after ``variant`` (and ``task``).
 SEED_COLUMNS = ("seeds", "final", "lifetime", "env steps / seed", "wall s",
-                "learned hp (last)", "machine")
+                "learned hp (last)", "learner", "machine")
 _FIGURE_LINK = re.compile(r"^!\[[^\]]*\]\([^)]*comparison\.png\)$")
 
 

@@ -1,7 +1,9 @@
 r"""Q(λ) with a fixed or BMG-meta-learned ε (validation V1, Q-learning).
 
 Peng's Q(λ) (λ = 0.9, γ = 0.99, a 2 × 256 ReLU MLP, Adam with ε = 1e-4) on
-one stream of Two-Colors or the Switching MDPs, acting ε-greedily with ε
+one stream of Two-Colors, the Switching MDPs or V5's switching bandit
+(``--task=SwitchingBandit``, best arm changing every 2,000 steps; use
+``--discount=0`` there), acting ε-greedily with ε
 fixed (``--method=fixed``) or meta-learned by update-free BMG (``K = 0``,
 ``--method=bmg``): the KL from the greedy policy of a target ``L`` learner
 updates ahead to the current ε-greedy policy (Luketina et al., A.1). ε is
@@ -63,18 +65,21 @@ from launch import common_flags, flag_checks, plots
 from launch.actor_critic import machine, print_outputs, summarize
 from launch.loop import LoopSpec, RunSettings, run_loop
 from launch.rundir import RunDir, config_to_json, default_run_dir
+from tasks.bandits import SwitchingBandit
 from tasks.switching_mdp import SwitchingMDP
 from tasks.two_colors import TwoColors
 
 __all__ = ["EXPERIMENT", "QLambdaRunConfig", "TASKS", "build_config",
+           "default_period",
            "epsilon_around_swaps", "main", "make_config", "make_loop_spec",
            "register_validators", "run", "task_name"]
 
 EXPERIMENT = "q_lambda"
-TASKS: tuple[str, ...] = ("TwoColors", "SwitchingMDP")
+TASKS: tuple[str, ...] = ("TwoColors", "SwitchingMDP", "SwitchingBandit")
 _KW = dict(allow_override=True)
 _PAPER_PERIOD = 100_000  # Swap / switch period of the registered tasks.
 _PAPER_NUM_MDPS = 4
+_BANDIT_PERIOD = 2_000  # V5's switching bandit (algorithms.md §7).
 _LOG_ENV_STEPS = 5_000
 _CHECKPOINT_ENV_STEPS = 250_000
 
@@ -86,8 +91,12 @@ STEPS = flags.DEFINE_integer(
     "steps", 300_000, "Environment steps per seed (rounded up to whole "
     "iterations).", **_KW)
 SWAP_PERIOD = flags.DEFINE_integer(
-    "swap_period", _PAPER_PERIOD, "Steps between colour swaps / MDP "
-    "switches.", **_KW)
+    "swap_period", None, f"Steps between colour swaps / MDP switches / "
+    f"best-arm changes (default: {_PAPER_PERIOD:,}, the paper's; "
+    f"{_BANDIT_PERIOD:,} on SwitchingBandit, V5's).", **_KW)
+DISCOUNT = flags.DEFINE_float(
+    "discount", 0.99, "γ of Q(λ) (the paper: 0.99; 0 makes a bandit's "
+    "q(a) its mean reward).", **_KW)
 NUM_MDPS = flags.DEFINE_integer(
     "num_mdps", _PAPER_NUM_MDPS, "SwitchingMDP: size of the MDP set (the "
     "paper: 4 or 1000).", **_KW)
@@ -127,33 +136,48 @@ def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
     raise ValueError(f"Unknown {name} {value!r}; valid choices: {valid}.")
 
 
-def task_name(task: str, *, period: int = _PAPER_PERIOD,
+def default_period(task: str) -> int:
+  """The swap / switch period of ``task`` when none is given: the paper's
+  100,000 steps, or 2,000 on ``"SwitchingBandit"`` (V5)."""
+  return _BANDIT_PERIOD if task == "SwitchingBandit" else _PAPER_PERIOD
+
+
+def _task_factory(task: str, period: int, num_mdps: int):
+  """``(name, factory)`` of a task with this period (and MDP set size)."""
+  if task == "TwoColors":
+    return f"TwoColors-swap{period}", lambda **kw: TwoColors(
+        swap_period=period, **kw)
+  if task == "SwitchingBandit":
+    return f"SwitchingBandit-swap{period}", lambda **kw: SwitchingBandit(
+        switch_period=period, **kw)
+  return f"SwitchingMDP-n{num_mdps}-swap{period}", (
+      lambda **kw: SwitchingMDP(num_mdps=num_mdps, switch_period=period,
+                                **kw))
+
+
+def task_name(task: str, *, period: int | None = None,
               num_mdps: int = _PAPER_NUM_MDPS) -> str:
   """The registered task with this period (and MDP set size).
 
-  The paper's settings are ``"TwoColors"`` and ``"SwitchingMDP"``; others
-  are registered on first use as ``"TwoColors-swap<P>"`` and
-  ``"SwitchingMDP-n<N>-swap<P>"``.
+  The default settings are the registered ``"TwoColors"``,
+  ``"SwitchingMDP"`` and ``"SwitchingBandit"`` (period
+  :func:`default_period`); others are registered on first use as
+  ``"TwoColors-swap<P>"``, ``"SwitchingMDP-n<N>-swap<P>"`` and
+  ``"SwitchingBandit-swap<P>"``.
 
   Raises:
     ValueError: for an unknown task, ``period < 1`` or ``num_mdps < 1``.
   """
   _check_choice("task", task, TASKS)
+  period = default_period(task) if period is None else period
   if period < 1:
     raise ValueError(f"swap_period must be >= 1, got {period}.")
   if num_mdps < 1:
     raise ValueError(f"num_mdps must be >= 1, got {num_mdps}.")
-  if task == "TwoColors":
-    if period == _PAPER_PERIOD:
-      return task
-    name, factory = f"TwoColors-swap{period}", lambda **kw: TwoColors(
-        swap_period=period, **kw)
-  else:
-    if period == _PAPER_PERIOD and num_mdps == _PAPER_NUM_MDPS:
-      return task
-    name, factory = f"SwitchingMDP-n{num_mdps}-swap{period}", (
-        lambda **kw: SwitchingMDP(num_mdps=num_mdps, switch_period=period,
-                                  **kw))
+  if period == default_period(task) and (
+      task != "SwitchingMDP" or num_mdps == _PAPER_NUM_MDPS):
+    return task
+  name, factory = _task_factory(task, period, num_mdps)
   if name not in tasks.registered():
     tasks.register(name, factory)
   return name
@@ -171,15 +195,17 @@ class QLambdaRunConfig:
 
 def make_config(*, task: str = "TwoColors", method: str = "bmg",
                 context: str = "reward", steps: int = 300_000,
-                swap_period: int = _PAPER_PERIOD,
+                swap_period: int | None = None,
                 num_mdps: int = _PAPER_NUM_MDPS, num_envs: int = 1,
                 unroll_length: int = 16, width: int = 256,
                 learning_rate: float = 3e-4, epsilon: float = 0.5,
                 L: int = 16, meta_learning_rate: float = 1e-3,
                 meta_grad_clip: float = 0.0, context_history: int = 100,
-                context_hidden: int = 128, variant: str = "",
+                context_hidden: int = 128, discount: float = 0.99,
+                variant: str = "",
                 settings: RunSettings | None = None) -> QLambdaRunConfig:
-  """A validated :class:`QLambdaRunConfig` (see the flags for each field).
+  """A validated :class:`QLambdaRunConfig` (see the flags for each field;
+  ``swap_period=None``: :func:`default_period` of the task).
 
   Raises:
     ValueError: for an unknown task, method or context, a context with a
@@ -194,12 +220,14 @@ def make_config(*, task: str = "TwoColors", method: str = "bmg",
   if steps < 1:
     raise ValueError(f"steps must be >= 1, got {steps}.")
   name = task_name(task, period=swap_period, num_mdps=num_mdps)
+  if swap_period is None:
+    swap_period = default_period(task)
   agent = QLambdaConfig(
       task=name, method=method, context=context, num_envs=num_envs,
       unroll_length=unroll_length, width=width, learning_rate=learning_rate,
       epsilon=epsilon, L=L, meta_learning_rate=meta_learning_rate,
       meta_grad_clip=meta_grad_clip, context_history=context_history,
-      context_hidden=context_hidden, num_updates=1)
+      context_hidden=context_hidden, discount=discount, num_updates=1)
   agent = dataclasses.replace(
       agent, num_updates=math.ceil(steps / agent.env_steps))
   if not variant:
@@ -219,8 +247,8 @@ def build_config() -> QLambdaRunConfig:
       learning_rate=LEARNING_RATE.value, epsilon=EPSILON.value,
       L=L_STEPS.value, meta_learning_rate=META_LR.value,
       meta_grad_clip=META_CLIP.value, context_history=HISTORY.value,
-      context_hidden=HIDDEN.value, variant=VARIANT.value,
-      settings=common_flags.run_settings())
+      context_hidden=HIDDEN.value, discount=DISCOUNT.value,
+      variant=VARIANT.value, settings=common_flags.run_settings())
   return dataclasses.replace(
       config, settings=common_flags.default_intervals(
           config.settings,
@@ -353,7 +381,10 @@ def register_validators() -> None:
   flag_checks.refuse_unless(["num_mdps"], flag="task",
                             values=("SwitchingMDP",),
                             why="Two-Colors is one grid world.")
-  flag_checks.at_least(1, "steps", "swap_period", "num_mdps", "num_envs",
+  flag_checks.check("swap_period", lambda v: v is None or (
+      flag_checks.is_number(v) and v >= 1), "must be >= 1")
+  flag_checks.within("discount", 0.0, 1.0)
+  flag_checks.at_least(1, "steps", "num_mdps", "num_envs",
                        "unroll_length", "width", "L", "context_history",
                        "context_hidden")
   flag_checks.greater_than(0, "learning_rate", "meta_learning_rate")

@@ -301,3 +301,36 @@ def test_batched_apply_ssm_equals_per_sequence(method):
       numpy.testing.assert_allclose(
         y[:, i], 2.0 * (xs @ c_tilde.T).real, atol=1e-10
       )
+
+
+@pytest.mark.parametrize("conj_sym", [True, False])
+def test_step_prepared_scan_equals_apply_ssm_float32(conj_sym):
+  # The acting path: weights computed once, then a jitted lax.scan of steps.
+  rng = numpy.random.default_rng(7)
+  p, h, t, b = 4, 3, 9, 2
+  lambda_bar = 0.9 * numpy.exp(1j * rng.uniform(-1.0, 1.0, p))
+  args = [
+    jnp.asarray(v, jnp.complex64)
+    for v in (lambda_bar, _crandn(rng, p, h), _crandn(rng, h, p))
+  ]
+  hidden = jnp.asarray(_crandn(rng, b, p), jnp.complex64)
+  u_seq = jnp.asarray(rng.standard_normal((t, b, h)), jnp.float32)
+  resets = jnp.zeros((t, b)).at[2, 0].set(1.0).at[5].set(1.0)
+  weights = s5.step_weights(*args, conj_sym=conj_sym)
+
+  def body(x, inputs):
+    x, y = s5.step_prepared(weights, x, *inputs)
+    return x, y
+
+  x_step, y_step = jax.jit(lambda x: jax.lax.scan(body, x, (u_seq, resets)))(
+    hidden
+  )
+  x_seq, y_seq = s5.apply_ssm(
+    *args, hidden, u_seq, resets, conj_sym=conj_sym, method="sequential"
+  )
+  numpy.testing.assert_allclose(y_step, y_seq, atol=1e-5, rtol=1e-5)
+  numpy.testing.assert_allclose(x_step, x_seq, atol=1e-5, rtol=1e-5)
+  x_one, y_one = s5.step_ssm(
+    *args, hidden, u_seq[0], resets[0], conj_sym=conj_sym
+  )
+  numpy.testing.assert_allclose(y_one, y_seq[0], atol=1e-5, rtol=1e-5)

@@ -275,7 +275,7 @@ def test_parse_kept_seeded_table():
   assert rows[0].task == "MemoryChain-L5"
   assert rows[0].lifetime == (0.945, 0.007, 3)
   assert rows[0].cells == ("3", "0.999 ± 0.002", "0.945 ± 0.007", "299,776",
-                           "73", "-", "2 CPUs, Linux")
+                           "73", "-", "-", "2 CPUs, Linux")
   assert rows[1].lifetime[0::2] == (0.890, 1) and math.isnan(
       rows[1].lifetime[1])  # One seed: no interval.
   assert rows[2].lifetime == (-0.009, 0.015, 3)
@@ -284,7 +284,30 @@ def test_parse_kept_seeded_table():
   # Written back, a row reads the same (kept marker added once).
   line = md.seed_table(rows[:2], "episode_return")[5]
   assert line == ("| s5-L5 (kept) | 1 | 1.000 | 0.890 | 299,776 | 98 | - | "
-                  "2 CPUs, Linux |")
+                  "- | 2 CPUs, Linux |")
+
+
+def test_learner_column_names_the_inner_rule_and_networks(tmp_path):
+  sgd = dict(optimizer="sgd", learning_rate=0.1, max_grad_norm=1.0,
+             separate_networks=True, num_layers=2, width=256, core="mlp",
+             loss="a2c")
+  assert results.learner({"agent": sgd}) == "sgd 0.1, clip 1, separate 2×256"
+  adam = dict(sgd, optimizer="adam", learning_rate=5e-4, max_grad_norm=0.0,
+              separate_networks=False, width=128, core="s5", loss="ppo")
+  assert results.learner({"agent": adam}) == (
+      "adam 0.0005, shared 2×128, s5, ppo")
+  assert results.learner({"run": {}}) == "-"  # Not an agent run.
+  runs = tmp_path / "runs"
+  for name, agent in (("sgd", sgd), ("adam", adam)):
+    _run_dir(runs / "two_colors" / name, experiment="two_colors",
+             variant=name, agent=agent,
+             summary={"final": [0.1, 0.2], "lifetime": [0.1, 0.2]})
+  out = tmp_path / "RESULTS.md"
+  results.write_results(runs, out)
+  text = out.read_text()
+  assert "| learner | machine |" in text
+  assert "| sgd 0.1, clip 1, separate 2×256 |" in text
+  assert "| adam 0.0005, shared 2×128, s5, ppo |" in text
 
 
 def test_parse_convex_table():
@@ -358,7 +381,7 @@ def test_kept_rows_merged_with_new_runs(tmp_path):
   # The A2C row is kept, verbatim and marked; the old row of the variant
   # that has runs now is replaced by them.
   assert ("| easy-gru-u104 (kept) | 3 | 0.998 ± 0.002 | 0.264 ± 0.150 | "
-          "998,400 | 172 | - | 2 CPUs, old |") in text
+          "998,400 | 172 | - | - | 2 CPUs, old |") in text  # No learner.
   assert "RepeatPreviousEasy-s5 @ 1M" not in text
   assert text.index("| RepeatPreviousEasy-s5 |") < text.index(
       "| easy-gru-u104 (kept) |")  # Ranked by lifetime: 0.9 above 0.264.

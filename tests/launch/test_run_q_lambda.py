@@ -84,12 +84,14 @@ _VALID = dict(task="TwoColors", method="bmg", context="reward", steps=1000,
 
 
 @pytest.mark.parametrize("flag_values, match", [
-    (dict(task="Pong"), r"task 'Pong'.*\('TwoColors', 'SwitchingMDP'\)"),
+    (dict(task="Pong"),
+     r"task 'Pong'.*\('TwoColors', 'SwitchingMDP', 'SwitchingBandit'\)"),
     (dict(method="mg"), r"method 'mg'.*\('fixed', 'bmg'\)"),
     (dict(context="states"), r"\('none', 'reward', 'rich'\)"),
     (dict(method="fixed"), "no context"),
     (dict(steps=0), "steps must be >= 1"),
     (dict(swap_period=0), "swap_period must be >= 1"),
+    (dict(discount=1.5), r"discount and lambda_ must be in \[0, 1\], got 1.5"),
     (dict(L=0), "L must be an integer >= 1"),
     (dict(epsilon=1.0), r"starts in \(0, 1\)"),
     (dict(num_mdps=0, task="SwitchingMDP"), "num_mdps must be >= 1"),
@@ -114,3 +116,29 @@ def test_flags_build_the_default_variant():
   assert run_q_lambda.task_name("TwoColors", period=9) == "TwoColors-swap9"
   _, params = tasks.make("TwoColors-swap9")
   assert int(params.swap_period) == 9
+
+
+def test_switching_bandit_defaults_to_v5_period_and_takes_a_discount():
+  with flagsaver.flagsaver(**{**_VALID, "swap_period": None,
+                              "task": "SwitchingBandit", "discount": 0.0}):
+    config = run_q_lambda.build_config()
+  assert config.swap_period == 2_000  # V5's, not the grid worlds' 100k.
+  assert (config.agent.task, config.agent.discount) == ("SwitchingBandit",
+                                                        0.0)
+  with flagsaver.flagsaver(**{**_VALID, "swap_period": None}):
+    assert run_q_lambda.build_config().swap_period == 100_000
+  assert run_q_lambda.task_name("SwitchingBandit", period=50) == (
+      "SwitchingBandit-swap50")
+  env, params = tasks.make("SwitchingBandit-swap50")
+  assert int(params.switch_period) == 50
+  assert env.current_means(50, params)[0] == pytest.approx(0.1)  # Rotated.
+
+
+@pytest.mark.slow
+def test_fixed_epsilon_on_the_switching_bandit(tmp_path):
+  config = _config(tmp_path, task="SwitchingBandit", method="fixed",
+                   context="none", epsilon=0.2, discount=0.0)
+  summary = run_q_lambda.run(config=config)
+  assert config.agent.task == "SwitchingBandit-swap16"
+  assert summary["hp/epsilon"] == pytest.approx(0.2)
+  assert all(0.0 <= r["reward_mean"] <= 1.0 for r in rows_of(tmp_path))
