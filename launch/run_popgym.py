@@ -61,6 +61,18 @@ Measured (load 15-16, 1802 s): mean episode return ≥ 0.9 after 365k ±
 0-2). On RepeatPreviousEasy (S5 2 × 64, 16 × 128, lr 1e-3) PPO reaches
 0.9 after 41k steps, the one-step learner above after 509k ± 82k.
 
+MG through PPO's minibatch steps (:mod:`agents.actor_critic.meta_ppo`):
+each window of ``--K`` differentiable minibatch steps is scored by PPO's
+loss with the outer values (``--outer_entropy_weight``,
+``--outer_discount``, ``--outer_lambda``) on the following minibatch::
+
+  python -m launch.run_popgym --task=RepeatPreviousEasy --core=s5 \
+      --loss=ppo --num_envs=16 --unroll_length=128 --ppo_epochs=4 \
+      --num_minibatches=4 --learning_rate=1e-3 --method=mg \
+      --learned=entropy_weight --entropy_weight=0.01 --K=1 \
+      --outer_discount=0.5 --num_seeds=2 --steps=200000 \
+      --run_dir=/work/runs/meta_ppo/easy-mg-ew0.01
+
 Meta-learn the entropy weight and λ by BMG instead::
 
   python -m launch.run_popgym --method=bmg --learned=entropy_weight,lambda_
@@ -86,6 +98,7 @@ from agents.actor_critic.config import (
   LOSSES,
   METHODS,
   ActorCriticConfig,
+  ppo_meta_error,
 )
 from agents.actor_critic.networks import ACTIVATIONS
 from agents.cores import CORE_NAMES
@@ -143,8 +156,26 @@ def define_agent_flags(**defaults: Any) -> dict[str, flags.FlagHolder]:
                       ("dt_max", "S5 largest initial timescale.")]:
     f[name] = flags.DEFINE_float(name, d[name], help_, **_KW)
   f.update(_define_ppo_flags(d))
+  f.update(_define_meta_flags())
   f.update(_define_network_flags())
   return f
+
+
+#: Defaults of the meta-learning flags (the config's).
+_META_DEFAULTS = {"meta_learning_rate": 1e-3, "outer_entropy_weight": 0.0,
+                  "outer_discount": 0.99, "outer_lambda": 0.95}
+
+
+def _define_meta_flags() -> dict[str, flags.FlagHolder]:
+  """The meta-optimiser's step size and the outer objective's values
+  (MG / BMG only)."""
+  helps = {"meta_learning_rate": "Meta-Adam step size (MG / BMG).",
+           "outer_entropy_weight": "Entropy weight of the outer objective.",
+           "outer_discount": "γ of the outer objective.",
+           "outer_lambda": "λ of the outer objective (PPO: of the outer "
+           "minibatches' GAE)."}
+  return {name: flags.DEFINE_float(name, value, helps[name], **_KW)
+          for name, value in _META_DEFAULTS.items()}
 
 
 def _define_network_flags() -> dict[str, flags.FlagHolder]:
@@ -233,6 +264,9 @@ def register_agent_validators(*, min_unroll_length: int = 1,
                             why="--method=none learns nothing.")
   flag_checks.refuse_unless(["L"], flag="method", values=("bmg",),
                             why="only BMG has a target.")
+  flag_checks.refuse_unless(list(_META_DEFAULTS), flag="method",
+                            values=("mg", "bmg"),
+                            why="--method=none has no outer objective.")
   flag_checks.at_least(1, "steps", "num_envs", "width", "num_layers", "K",
                        "L")
   flag_checks.at_least(min_unroll_length, "unroll_length")
@@ -244,6 +278,12 @@ def register_agent_validators(*, min_unroll_length: int = 1,
       "--dt_min must not exceed --dt_max." if v["dt_min"] > v["dt_max"]
       else None))
   flag_checks.rule(["method", "learned"], _learned_error)
+  flag_checks.greater_than(0, "meta_learning_rate")
+  flag_checks.within("outer_discount", 0, 1)
+  flag_checks.within("outer_lambda", 0, 1)
+  flag_checks.at_least(0, "outer_entropy_weight")
+  flag_checks.rule(["loss", "method", "learned", "K", "ppo_epochs",
+                    "num_minibatches"], _ppo_meta_flag_error)
   flag_checks.rule(["learned", "discount", "lambda_", "entropy_weight"],
                    _start_error)
   if task_flag:
@@ -259,6 +299,14 @@ def _learned_error(v: Mapping[str, Any]) -> str | None:
   if len(set(v["learned"])) != len(v["learned"]):
     return "--learned names a hyperparameter twice."
   return None
+
+
+def _ppo_meta_flag_error(v: Mapping[str, Any]) -> str | None:
+  if v["loss"] != "ppo":
+    return None
+  return ppo_meta_error(method=v["method"], learned=v["learned"],
+                        context=False, K=v["K"], ppo_epochs=v["ppo_epochs"],
+                        num_minibatches=v["num_minibatches"])
 
 
 def _start_error(v: Mapping[str, Any]) -> str | None:
@@ -318,8 +366,11 @@ def agent_config(holders: Mapping[str, flags.FlagHolder], *,
 
   Raises:
     ValueError: unknown core, method, loss, learned name or task, bad sizes,
-      PPO with a meta-gradient method or ``num_envs`` not a multiple of
-      ``num_minibatches``, ``--gae_lambda`` and ``--lambda_`` that differ.
+      PPO with BMG, with a learned name other than
+      :data:`agents.actor_critic.config.PPO_LEARNABLE` or with ``K`` not
+      below ``ppo_epochs × num_minibatches``, ``num_envs`` not a multiple
+      of ``num_minibatches``, ``--gae_lambda`` and ``--lambda_`` that
+      differ.
   """
   v = {k: h.value for k, h in holders.items()}
   if v["steps"] < 1:
@@ -331,7 +382,7 @@ def agent_config(holders: Mapping[str, flags.FlagHolder], *,
                               "entropy_weight", "dt_min", "dt_max",
                               "activation", "hidden_gain", "head_gain",
                               "ssm_size", "core_input_projection",
-                              "no_reset", *_PPO_DEFAULTS)}
+                              "no_reset", *_PPO_DEFAULTS, *_META_DEFAULTS)}
   for name in ("encoder_sizes", "head_sizes"):
     try:
       fields[name] = tuple(int(n) for n in v[name])

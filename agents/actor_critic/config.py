@@ -28,8 +28,11 @@ __all__ = [
     "LOSSES",
     "METHODS",
     "OPTIMIZERS",
+    "PPO_LEARNABLE",
+    "PPO_METHODS",
     "TARGET_MODES",
     "TARGET_STEPS",
+    "ppo_meta_error",
 ]
 
 METHODS: tuple[str, ...] = ("none", "mg", "bmg")
@@ -62,6 +65,39 @@ CONTEXT_STATS: tuple[str, ...] = ("reward", "rich")
 #: dict that the losses and the inner optimiser read).
 LEARNABLE: tuple[str, ...] = (
     "entropy_weight", "discount", "lambda_", "learning_rate", "value_weight")
+#: Meta-gradient methods through PPO's minibatch steps
+#: (:mod:`agents.actor_critic.meta_ppo`; no BMG yet).
+PPO_METHODS: tuple[str, ...] = ("none", "mg")
+#: What MG can learn through PPO's minibatch steps: the entropy weight
+#: (a loss weight) and the λ of the GAE the minibatches train on. Not the
+#: clip ε: the clipped terms' gradient w.r.t. the parameters is 0 or does
+#: not depend on ε, so its meta-gradient through a step is 0 almost
+#: everywhere.
+PPO_LEARNABLE: tuple[str, ...] = ("entropy_weight", "lambda_")
+
+
+def ppo_meta_error(*, method: str, learned, context: bool, K: int,
+                   ppo_epochs: int, num_minibatches: int) -> str | None:
+  """Why PPO cannot run this meta-learning setting (``None``: it can);
+  shared by :class:`ActorCriticConfig` and the launchers' flag rules."""
+  if method not in PPO_METHODS:
+    return (f"loss='ppo' meta-learns with method in {PPO_METHODS} only "
+            f"(got method={method!r}): BMG through PPO's minibatch steps is "
+            f"not implemented.")
+  if method == "none":
+    return None
+  bad = [n for n in learned if n not in PPO_LEARNABLE]
+  if bad:
+    return (f"loss='ppo' with method='mg' learns {PPO_LEARNABLE} only, got "
+            f"{bad}.")
+  if context:
+    return "loss='ppo' with method='mg' has no context (context=False)."
+  steps = ppo_epochs * num_minibatches
+  if K > steps - 1:
+    return (f"MG through PPO needs K <= ppo_epochs x num_minibatches - 1 = "
+            f"{steps - 1} (a following minibatch for the outer loss), got "
+            f"K={K}.")
+  return None
 
 
 def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
@@ -317,11 +353,12 @@ class ActorCriticConfig:
 
   def _check_ppo(self) -> None:
     """Raises ValueError for PPO settings it cannot run."""
-    if self.method != "none":
-      raise ValueError(
-          f"loss='ppo' runs with method='none' only: meta-gradients through "
-          f"PPO's epochs x minibatches update are not supported yet (got "
-          f"method={self.method!r}). Use loss='a2c' to meta-learn.")
+    error = ppo_meta_error(method=self.method, learned=self.learned,
+                           context=self.context, K=self.K,
+                           ppo_epochs=self.ppo_epochs,
+                           num_minibatches=self.num_minibatches)
+    if error:
+      raise ValueError(error)
     if self.num_envs % self.num_minibatches:
       raise ValueError(
           f"PPO splits the {self.num_envs} environments into "
@@ -332,10 +369,11 @@ class ActorCriticConfig:
   def rollouts_per_iteration(self) -> int:
     """New rollouts collected by one (meta-)iteration.
 
-    Every rollout trains the learner once: MG's outer rollout and BMG's
-    final target rollout are the next iteration's first inner rollout.
+    PPO (also with MG): one; MG's windows lie within its minibatches.
+    Otherwise every rollout trains the learner once: MG's outer rollout and
+    BMG's final target rollout are the next iteration's first inner rollout.
     """
-    if self.method == "none":
+    if self.method == "none" or self.loss == "ppo":
       return 1
     if self.method == "mg":
       return self.K
@@ -343,8 +381,9 @@ class ActorCriticConfig:
 
   @property
   def updates_per_iteration(self) -> int:
-    """Learner updates that one iteration advances the agent by."""
-    if self.method == "none":
+    """Learner updates that one iteration advances the agent by (PPO: one
+    rollout's ``ppo_epochs × num_minibatches`` steps count as one)."""
+    if self.method == "none" or self.loss == "ppo":
       return 1
     if self.method == "bmg" and self.continue_from == "K+L-1":
       return self.K + self.L - 1

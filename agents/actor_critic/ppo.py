@@ -31,9 +31,9 @@ With one epoch and one minibatch the ratio is 1 at the only step, and the
 gradient is the one-step (A2C-style) gradient on the same advantages.
 
 The losses are pure functions of ``(params, hyperparams, batch)``, as the
-agent's other inner losses, so that meta-gradients could flow through them;
-the agent does not differentiate through the update yet (``method`` must be
-``"none"``).
+agent's other inner losses, so that meta-gradients flow through them:
+:mod:`agents.actor_critic.meta_ppo` differentiates through ``K`` minibatch
+steps (``method="mg"``).
 
 References:
   Schulman et al, `Proximal Policy Optimization Algorithms
@@ -73,8 +73,11 @@ __all__ = [
     "clipped_value_loss",
     "gae",
     "make_batch",
+    "finite_rollout",
     "make_minibatch_loss",
+    "make_minibatch_step",
     "make_ppo_update",
+    "minibatch_order",
     "normalize",
     "ppo_optimizer",
     "select_envs",
@@ -147,7 +150,9 @@ def normalize(advantages: Array, *, eps: float = NORMALIZE_EPS) -> Array:
 
 def clipped_surrogate(log_probs: Array, behaviour_log_probs: Array,
                       advantages: Array, *,
-                      clip: jax.typing.ArrayLike) -> tuple[Array, Metrics]:
+                      clip: jax.typing.ArrayLike,
+                      stop_target_gradients: bool = True
+                      ) -> tuple[Array, Metrics]:
   """PPO's clipped policy loss ``−mean min(ρÂ, clip(ρ, 1 ± ε)Â)``.
 
   Args:
@@ -155,6 +160,9 @@ def clipped_surrogate(log_probs: Array, behaviour_log_probs: Array,
     behaviour_log_probs: ``log π_b(a_t|s_t)`` at acting time (no gradient).
     advantages: ``Â_t`` (no gradient), same shape.
     clip: ε.
+    stop_target_gradients: stop-gradient ``advantages``; ``False`` lets a
+      meta-gradient reach λ and γ through them (they must then not depend
+      on ``log_probs``' parameters, as :func:`make_batch`'s do not).
 
   Returns:
     ``(loss, metrics)``: ``clip_fraction``, the fraction of steps whose
@@ -166,7 +174,8 @@ def clipped_surrogate(log_probs: Array, behaviour_log_probs: Array,
     <https://arxiv.org/abs/1707.06347>`_, 2017, eq. 7.
   """
   behaviour_log_probs = jax.lax.stop_gradient(behaviour_log_probs)
-  advantages = jax.lax.stop_gradient(advantages)
+  if stop_target_gradients:
+    advantages = jax.lax.stop_gradient(advantages)
   log_ratio = log_probs - behaviour_log_probs
   ratio = jnp.exp(log_ratio)
   clipped = jnp.clip(ratio, 1.0 - clip, 1.0 + clip)
@@ -179,7 +188,8 @@ def clipped_surrogate(log_probs: Array, behaviour_log_probs: Array,
 
 def clipped_value_loss(values: Array, behaviour_values: Array,
                        targets: Array, *,
-                       clip: jax.typing.ArrayLike | None) -> Array:
+                       clip: jax.typing.ArrayLike | None,
+                       stop_target_gradients: bool = True) -> Array:
   """``mean ½ max((v − G)², (v^b + clip(v − v^b, ±ε) − G)²)``.
 
   Args:
@@ -187,6 +197,8 @@ def clipped_value_loss(values: Array, behaviour_values: Array,
     behaviour_values: ``v^b_t`` at acting time (no gradient).
     targets: ``G_t`` (no gradient).
     clip: ε; ``None`` for the plain ``mean ½ (v − G)²``.
+    stop_target_gradients: stop-gradient ``targets`` (see
+      :func:`clipped_surrogate`).
 
   Returns:
     The scalar loss.
@@ -195,7 +207,8 @@ def clipped_value_loss(values: Array, behaviour_values: Array,
     Andrychowicz et al, `What Matters In On-Policy Reinforcement Learning?
     <https://arxiv.org/abs/2006.05990>`_, 2020 (value clipping, §3.2).
   """
-  targets = jax.lax.stop_gradient(targets)
+  if stop_target_gradients:
+    targets = jax.lax.stop_gradient(targets)
   loss = (values - targets) ** 2
   if clip is not None:
     behaviour_values = jax.lax.stop_gradient(behaviour_values)
@@ -254,7 +267,8 @@ def select_envs(batch: PPOBatch, index: Array) -> PPOBatch:
 def make_minibatch_loss(unroll_fn: Callable, *, clip: float,
                         clip_value: bool = True,
                         normalize_advantages: bool = True,
-                        continuous: bool = False) -> Callable:
+                        continuous: bool = False,
+                        stop_target_gradients: bool = True) -> Callable:
   """PPO's loss on one minibatch, replayed from its stored core state.
 
   Args:
@@ -264,6 +278,10 @@ def make_minibatch_loss(unroll_fn: Callable, *, clip: float,
     clip_value: clip the value prediction (:func:`clipped_value_loss`).
     normalize_advantages: standardise ``Â`` over the minibatch.
     continuous: Gaussian policy outputs.
+    stop_target_gradients: stop-gradient the batch's advantages and value
+      targets (``False``: a meta-gradient reaches the λ and γ they were
+      computed with; the parameters' gradient is the same, since they are
+      functions of behaviour values only).
 
   Returns:
     ``loss_fn(params, hyperparams, batch) -> (loss, metrics)``; reads
@@ -286,10 +304,13 @@ def make_minibatch_loss(unroll_fn: Callable, *, clip: float,
     advantages = batch.advantages
     if normalize_advantages:
       advantages = normalize(advantages)
-    pg, metrics = clipped_surrogate(log_probs, batch.behaviour_log_probs,
-                                    advantages, clip=clip)
-    value = clipped_value_loss(values, batch.behaviour_values, batch.targets,
-                               clip=clip if clip_value else None)
+    pg, metrics = clipped_surrogate(
+        log_probs, batch.behaviour_log_probs, advantages, clip=clip,
+        stop_target_gradients=stop_target_gradients)
+    value = clipped_value_loss(
+        values, batch.behaviour_values, batch.targets,
+        clip=clip if clip_value else None,
+        stop_target_gradients=stop_target_gradients)
     ent = jnp.mean(losses.entropy(out, continuous=continuous))
     loss = (pg + hyperparams["value_weight"] * value
             - hyperparams["entropy_weight"] * ent)
@@ -299,13 +320,16 @@ def make_minibatch_loss(unroll_fn: Callable, *, clip: float,
   return loss_fn
 
 
-def ppo_optimizer(config: ActorCriticConfig) -> optax.GradientTransformation:
+def ppo_optimizer(config: ActorCriticConfig, *,
+                  eps_root: float = 0.0) -> optax.GradientTransformation:
   """The inner rule of PPO: clipping, then Adam (``eps = adam_eps``) or SGD.
 
   With ``anneal_lr`` the step size is ``lr · (1 − i / num_updates)`` in
   iteration ``i`` (all ``ppo_epochs × num_minibatches`` steps of an
   iteration share it), as popjaxrl's linear schedule. Without it, the state
   has the structure of :func:`agents.actor_critic.learning.inner_optimizer`.
+  ``eps_root`` is Adam's (a meta-gradient through Adam needs it > 0 where a
+  gradient entry is exactly zero; plain PPO: 0).
 
   References:
     Schulman et al, `Proximal Policy Optimization Algorithms
@@ -320,7 +344,7 @@ def ppo_optimizer(config: ActorCriticConfig) -> optax.GradientTransformation:
   return learning.inner_optimizer(
       annealed if config.anneal_lr else config.learning_rate,
       kind=config.optimizer, max_norm=config.max_grad_norm,
-      eps=config.adam_eps)
+      eps=config.adam_eps, eps_root=eps_root)
 
 
 def _select(pred, new, old):
@@ -336,51 +360,70 @@ def _mean_metrics(metrics: Metrics) -> Metrics:
   return out
 
 
-def make_ppo_update(config: ActorCriticConfig, networks: Networks, *,
-                    continuous: bool = False) -> Callable:
-  """The learner's PPO update of one rollout.
-
-  Non-finite steps are skipped as in
-  :func:`agents.actor_critic.learning.make_step_fn`: a rollout with a
-  non-finite entry is zeroed before use (double ``where``) and every
-  minibatch step whose gradient, parameters or optimiser state is not
-  finite keeps the carry; ``carry.skipped`` counts the skipped minibatch
-  steps.
+def minibatch_order(key: PRNGKey, *, num_envs: int, num_minibatches: int,
+                    epochs: int) -> Array:
+  """The environments of every minibatch step of one update, in order.
 
   Args:
-    config: the agent (``loss="ppo"``, ``method="none"``).
-    networks: its networks.
-    continuous: Gaussian policy.
+    key: split into one key per epoch; each epoch is a permutation of the
+      environments cut into ``num_minibatches`` equal groups.
+    num_envs: B.
+    num_minibatches: M (divides B).
+    epochs: E.
 
   Returns:
-    ``update(carry, traj, key) -> (carry, metrics)`` where ``carry`` is a
-    :class:`agents.actor_critic.learning.LearnerState` whose optimiser
-    state comes from :func:`ppo_optimizer`, ``key`` shuffles the
-    environments of each epoch, and ``metrics`` holds ``ppo/*`` means over
-    the ``ppo_epochs × num_minibatches`` steps.
+    ``[E × M, B / M]`` int indices: row ``e M + j`` is epoch ``e``'s
+    ``j``-th minibatch.
 
   References:
     Schulman et al, `Proximal Policy Optimization Algorithms
     <https://arxiv.org/abs/1707.06347>`_, 2017.
-    Lu et al, `Structured State Space Models for In-Context Reinforcement
-    Learning <https://arxiv.org/abs/2303.03982>`_, 2023.
   """
-  optimizer = ppo_optimizer(config)
+  keys = jax.random.split(key, epochs)
+  order = jax.vmap(lambda k: jax.random.permutation(k, num_envs))(keys)
+  return order.reshape(epochs * num_minibatches, num_envs // num_minibatches)
+
+
+def make_minibatch_step(config: ActorCriticConfig, networks: Networks, *,
+                        optimizer: optax.GradientTransformation,
+                        continuous: bool = False,
+                        stop_target_gradients: bool = True) -> Callable:
+  """One PPO minibatch step with the hyperparameters as an argument.
+
+  Args:
+    config: reads the loss settings (``ppo_clip``, ``clip_value``,
+      ``normalize_advantages``).
+    networks: the agent's networks.
+    optimizer: the inner rule (:func:`ppo_optimizer`).
+    continuous: Gaussian policy.
+    stop_target_gradients: see :func:`make_minibatch_loss`.
+
+  Returns:
+    ``step(carry, hyperparams, batch, finite) -> (carry, metrics)``: the
+    gradient of :func:`make_minibatch_loss` on ``batch`` (one minibatch),
+    then ``optimizer``. A step whose gradient, parameters or optimiser
+    state is not finite, or with ``finite`` false (a non-finite rollout),
+    keeps the carry and adds one to ``carry.skipped`` (if counted). It is
+    differentiable w.r.t. ``hyperparams`` (the meta-gradient of
+    :mod:`agents.actor_critic.meta_ppo`).
+
+  References:
+    Schulman et al, `Proximal Policy Optimization Algorithms
+    <https://arxiv.org/abs/1707.06347>`_, 2017.
+  """
   loss_fn = make_minibatch_loss(
       networks.unroll, clip=config.ppo_clip, clip_value=config.clip_value,
       normalize_advantages=config.normalize_advantages,
-      continuous=continuous)
+      continuous=continuous, stop_target_gradients=stop_target_gradients)
   grad_fn = jax.grad(loss_fn, has_aux=True)
-  hyperparams = {n: getattr(config, n) for n in (
-      "discount", "lambda_", "entropy_weight", "value_weight")}
-  b, m = config.num_envs, config.num_minibatches
 
-  def minibatch_step(carry: LearnerState, batch: PPOBatch, finite_traj):
+  def step(carry: LearnerState, hyperparams: Mapping[str, Array],
+           batch: PPOBatch, finite: Array) -> tuple[LearnerState, Metrics]:
     grads, metrics = grad_fn(carry.params, hyperparams, batch)
     updates, opt_state = optimizer.update(grads, carry.opt_state,
                                           carry.params)
     params = optax.apply_updates(carry.params, updates)
-    ok = jnp.logical_and(finite_traj,
+    ok = jnp.logical_and(finite,
                          learning.all_finite((grads, params, opt_state)))
     params, opt_state = _select(ok, (params, opt_state),
                                 (carry.params, carry.opt_state))
@@ -391,23 +434,72 @@ def make_ppo_update(config: ActorCriticConfig, networks: Networks, *,
     return carry._replace(params=params, opt_state=opt_state,
                           skipped=skipped), metrics
 
+  return step
+
+
+def finite_rollout(traj: Trajectory) -> tuple[Trajectory, Array]:
+  """``(traj, finite)``: a rollout with a non-finite entry (episode returns
+  aside, which feed metrics only) is replaced by zeros (the double
+  ``where``: its skipped steps stay finite in the backward pass too).
+
+  References:
+    Schulman et al, `Proximal Policy Optimization Algorithms
+    <https://arxiv.org/abs/1707.06347>`_, 2017.
+  """
+  finite = learning.all_finite(traj._replace(episode_returns=None))
+  return _select(finite, traj, jax.tree.map(jnp.zeros_like, traj)), finite
+
+
+def make_ppo_update(config: ActorCriticConfig, networks: Networks, *,
+                    continuous: bool = False,
+                    eps_root: float = 0.0) -> Callable:
+  """The learner's PPO update of one rollout.
+
+  Non-finite steps are skipped as in
+  :func:`agents.actor_critic.learning.make_step_fn`: a rollout with a
+  non-finite entry is zeroed before use (:func:`finite_rollout`) and every
+  minibatch step whose gradient, parameters or optimiser state is not
+  finite keeps the carry; ``carry.skipped`` counts the skipped minibatch
+  steps.
+
+  Args:
+    config: the agent (``loss="ppo"``, ``method="none"``).
+    networks: its networks.
+    continuous: Gaussian policy.
+    eps_root: Adam's ``eps_root`` (:func:`ppo_optimizer`).
+
+  Returns:
+    ``update(carry, traj, key) -> (carry, metrics)`` where ``carry`` is a
+    :class:`agents.actor_critic.learning.LearnerState` whose optimiser
+    state comes from :func:`ppo_optimizer`, ``key`` shuffles the
+    environments of each epoch (:func:`minibatch_order`), and ``metrics``
+    holds ``ppo/*`` means over the ``ppo_epochs × num_minibatches`` steps.
+
+  References:
+    Schulman et al, `Proximal Policy Optimization Algorithms
+    <https://arxiv.org/abs/1707.06347>`_, 2017.
+    Lu et al, `Structured State Space Models for In-Context Reinforcement
+    Learning <https://arxiv.org/abs/2303.03982>`_, 2023.
+  """
+  step = make_minibatch_step(
+      config, networks, optimizer=ppo_optimizer(config, eps_root=eps_root),
+      continuous=continuous)
+  hyperparams = {n: getattr(config, n) for n in (
+      "discount", "lambda_", "entropy_weight", "value_weight")}
+  e, m = config.ppo_epochs, config.num_minibatches
+
   def update(carry: LearnerState, traj: Trajectory,
              key: PRNGKey) -> tuple[LearnerState, Metrics]:
-    finite_traj = learning.all_finite(
-        traj._replace(episode_returns=None))
-    traj = _select(finite_traj, traj, jax.tree.map(jnp.zeros_like, traj))
+    traj, finite = finite_rollout(traj)
     batch = make_batch(traj, hyperparams, continuous=continuous)
 
-    def epoch(c, epoch_key):
-      order = jax.random.permutation(epoch_key, b).reshape(m, b // m)
+    def body(c, index):
+      return step(c, hyperparams, select_envs(batch, index), finite)
 
-      def body(cc, index):
-        return minibatch_step(cc, select_envs(batch, index), finite_traj)
-
-      return jax.lax.scan(body, c, order)
-
-    keys = jax.random.split(key, config.ppo_epochs)
-    carry, metrics = jax.lax.scan(epoch, carry, keys)  # [E, M] each.
+    order = minibatch_order(key, num_envs=config.num_envs,
+                            num_minibatches=m, epochs=e)
+    carry, metrics = jax.lax.scan(body, carry, order)
+    metrics = jax.tree.map(lambda x: x.reshape(e, m), metrics)
     return carry, _mean_metrics(metrics)
 
   return update

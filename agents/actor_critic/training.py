@@ -31,7 +31,14 @@ import optax
 
 import bootstrap_meta as bm
 import tasks
-from agents.actor_critic import acting, hyperparams, learning, online, ppo
+from agents.actor_critic import (
+  acting,
+  hyperparams,
+  learning,
+  meta_ppo,
+  online,
+  ppo,
+)
 from agents.actor_critic.acting import ActorState, Trajectory
 from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.learning import LearnerState, MetaState
@@ -59,6 +66,9 @@ class Agent(NamedTuple):
   inner_init: Callable  # params -> inner optimiser state
   # loss="ppo": (LearnerState, Trajectory, key) -> (LearnerState, Metrics).
   ppo_update: Callable | None = None
+  # loss="ppo", method="mg": (LearnerState, MetaState, Trajectory, key) ->
+  # (LearnerState, MetaState, Metrics).
+  meta_ppo_update: Callable | None = None
 
 
 class TrainState(NamedTuple):
@@ -97,23 +107,39 @@ def make_agent(config: ActorCriticConfig) -> Agent:
   rollout = functools.partial(
       acting.rollout, env=env, env_params=env_params, step_fn=networks.step,
       length=config.unroll_length, continuous=continuous)
+  if config.loss == "ppo":
+    return _ppo_agent(config, networks, env, env_params, rollout,
+                      continuous=continuous)
   meta_loss = None
   if config.method != "none":
     meta_loss = online.make_online_meta_loss(
         config, networks, continuous=continuous,
         collect_fn=make_collect_fn(rollout, networks, config.num_envs))
-  step = (None if config.loss == "ppo" else
-          learning.make_step_fn(config, networks, continuous=continuous))
+  step = learning.make_step_fn(config, networks, continuous=continuous)
   inner = learning.inner_optimizer(config.learning_rate,
                                    kind=config.optimizer,
                                    max_norm=config.max_grad_norm,
                                    eps=config.adam_eps)
-  ppo_update = None
-  if config.loss == "ppo":
-    inner = ppo.ppo_optimizer(config)
-    ppo_update = ppo.make_ppo_update(config, networks, continuous=continuous)
   return Agent(config, networks, env, env_params, rollout, step, meta_loss,
-               learning.make_meta_optimizer(config), inner.init, ppo_update)
+               learning.make_meta_optimizer(config), inner.init)
+
+
+def _ppo_agent(config: ActorCriticConfig, networks: Networks, env,
+               env_params, rollout: Callable, *, continuous: bool) -> Agent:
+  """The PPO agent: :func:`agents.actor_critic.ppo.make_ppo_update`, or
+  with ``method="mg"``
+  :func:`agents.actor_critic.meta_ppo.make_meta_ppo_update`."""
+  meta_optimizer = learning.make_meta_optimizer(config)
+  inner = ppo.ppo_optimizer(config)
+  ppo_update = meta_ppo_update = None
+  if config.method == "none":
+    ppo_update = ppo.make_ppo_update(config, networks, continuous=continuous)
+  else:
+    meta_ppo_update = meta_ppo.make_meta_ppo_update(
+        config, networks, continuous=continuous,
+        meta_optimizer=meta_optimizer)
+  return Agent(config, networks, env, env_params, rollout, None, None,
+               meta_optimizer, inner.init, ppo_update, meta_ppo_update)
 
 
 def _core_kwargs(config: ActorCriticConfig) -> dict[str, Any]:
@@ -168,7 +194,7 @@ def init_state(key: PRNGKey, agent: Agent) -> TrainState:
   if config.method == "bmg" and config.target_step == "rmsprop":
     target_state = target_opt.init(params)
   pending = None
-  if config.method != "none":
+  if config.method != "none" and config.loss != "ppo":
     actor, pending = heal_rollout(agent, params, actor)
   return TrainState(
       LearnerState(params, agent.inner_init(params), context, zero),
@@ -262,14 +288,21 @@ def iteration(agent: Agent, state: TrainState) -> tuple[TrainState, Metrics]:
 
 def _ppo_iteration(agent: Agent,
                    state: TrainState) -> tuple[TrainState, Metrics]:
-  """One rollout and PPO's epochs × minibatches on it (``ppo/*`` metrics);
-  the environments' shuffling key is split off the actor's key."""
+  """One rollout and PPO's epochs × minibatches on it (``ppo/*`` metrics),
+  with MG's meta-steps between them if ``method="mg"`` (``hp/*``, meta
+  metrics); the environments' shuffling key is split off the actor's key."""
   actor, traj = heal_rollout(agent, state.learner.params, state.actor)
   key, ppo_key = jax.random.split(actor.key)
-  learner, ppo_metrics = agent.ppo_update(state.learner, traj, ppo_key)
+  meta = state.meta
+  if agent.meta_ppo_update is None:
+    learner, ppo_metrics = agent.ppo_update(state.learner, traj, ppo_key)
+  else:
+    learner, meta, ppo_metrics = agent.meta_ppo_update(
+        state.learner, meta, traj, ppo_key)
+    ppo_metrics.update(_hyperparam_metrics(agent, meta, learner))
   metrics = {**trajectory_metrics(traj), **ppo_metrics,
              **_skip_metrics(state.learner, learner)}
-  return TrainState(learner, state.meta, actor._replace(key=key)), metrics
+  return TrainState(learner, meta, actor._replace(key=key)), metrics
 
 
 def _skip_metrics(before: LearnerState, after: LearnerState) -> Metrics:

@@ -114,8 +114,8 @@ def test_normalize():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(loss="ppo", method="mg", learned=("entropy_weight",)),
-     "method='none' only"),
+    (dict(loss="ppo", method="bmg", learned=("entropy_weight",)),
+     "BMG through PPO"),
     (dict(loss="ppo", num_envs=6, num_minibatches=4), "multiple of"),
     (dict(loss="ppo", ppo_epochs=0), "ppo_epochs must be"),
     (dict(loss="ppo", ppo_clip=0.0), "ppo_clip must be"),

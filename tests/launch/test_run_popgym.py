@@ -66,8 +66,12 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
           learned=["entropy_weight"]), r"Discrete actions.*'mg'"),
     (dict(steps=0), "steps must be >= 1"),
     (dict(loss="ppo", num_envs=6, num_minibatches=4), "multiple of"),
-    (dict(loss="ppo", method="mg", learned=["entropy_weight"]),
-     "method='none' only"),
+    (dict(loss="ppo", method="bmg", learned=["entropy_weight"]),
+     "BMG through PPO"),
+    (dict(loss="ppo", method="mg", learned=["discount"]),
+     r"learns \('entropy_weight', 'lambda_'\) only"),
+    (dict(loss="ppo", method="mg", learned=["entropy_weight"], K=4,
+          ppo_epochs=2, num_minibatches=2, num_envs=4), "K <= "),
     (dict(loss="vtrace"), r"loss 'vtrace'.*'ppo'"),
 ])
 def test_bad_flags_fail_before_compute(flag_values, match):
@@ -106,6 +110,35 @@ def test_ppo_flags_build_the_config():
   assert not agent.clip_value and not agent.normalize_advantages
   assert agent.anneal_lr
   assert (agent.value_weight, agent.max_grad_norm) == (1.0, 0.5)
+
+
+def test_mg_ppo_flags_build_the_config():
+  values = {**AGENT_FLAGS, "task": "RepeatPreviousEasy", "loss": "ppo",
+            "method": "mg", "learned": ["entropy_weight"], "K": 2,
+            "ppo_epochs": 2, "num_minibatches": 2, "num_envs": 4,
+            "unroll_length": 16, "steps": 6400, "meta_learning_rate": 3e-3,
+            "outer_entropy_weight": 0.001, "outer_discount": 0.5,
+            "outer_lambda": 0.9}
+  with flagsaver.flagsaver(**values):
+    agent = run_popgym.build_config().agent
+  assert (agent.loss, agent.method, agent.learned, agent.K) == (
+      "ppo", "mg", ("entropy_weight",), 2)
+  assert (agent.meta_learning_rate, agent.outer_entropy_weight,
+          agent.outer_discount, agent.outer_lambda) == (3e-3, 0.001, 0.5,
+                                                        0.9)
+  assert agent.num_updates == 6400 // (4 * 16)  # One rollout per iteration.
+
+
+def test_mg_ppo_flag_rule_names_the_setting():
+  rule = run_popgym._ppo_meta_flag_error
+  base = dict(loss="ppo", method="mg", learned=["entropy_weight"], K=1,
+              ppo_epochs=2, num_minibatches=2)
+  assert rule(base) is None
+  assert rule({**base, "loss": "a2c", "method": "bmg"}) is None
+  assert "BMG through PPO" in rule({**base, "method": "bmg"})
+  assert "K <= " in rule({**base, "K": 4})
+  assert rule({**base, "K": 3}) is None
+  assert "lambda_" in rule({**base, "learned": ["value_weight"]})
 
 
 def test_network_flags_build_the_config():
