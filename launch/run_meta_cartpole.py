@@ -30,6 +30,10 @@ action permutation, no reward in the observation;
       --value_weight=1.0 --num_seeds=2 --steps=2000000 \
       --run_dir=/work/runs/mcp_popjaxrl/s5-2x128
 
+(Screened only: stopped at 102k steps per seed on a loaded machine, the
+return was flat at a random policy's ~0.115 per trial for all 32 trials;
+``results/notes/meta_cartpole.md``.)
+
 Measured (the first two commands: MetaStatelessCartPole, 300k steps per seed,
 seeds 0-2, 2 CPUs at load average 25-43): neither core learned; the mean
 trial return stayed at 0.10-0.13 (about 20-25 steps of 1/200) for every
