@@ -19,7 +19,22 @@ Command (S5, then the GRU baseline, three seeds each)::
   python -m launch.run_meta_cartpole --core=gru --num_seeds=3 \
       --steps=500000 --run_dir=/work/runs/meta_cartpole/gru
 
-Measured (those commands: MetaStatelessCartPole, 300k steps per seed,
+popjaxrl's easier variant (observation-only orthogonal projection, no
+action permutation, no reward in the observation;
+:class:`tasks.control.ObservationProjectionMeta`) with recurrent PPO::
+
+  python -m launch.run_meta_cartpole --task=MetaStatelessCartPolePopjaxrl \
+      --core=s5 --width=128 --num_layers=2 --loss=ppo --num_envs=16 \
+      --unroll_length=256 --ppo_epochs=4 --num_minibatches=4 \
+      --learning_rate=5e-4 --anneal_lr --adam_eps=1e-5 --max_grad_norm=0.5 \
+      --value_weight=1.0 --num_seeds=2 --steps=2000000 \
+      --run_dir=/work/runs/mcp_popjaxrl/s5-2x128
+
+(Screened only: stopped at 102k steps per seed on a loaded machine, the
+return was flat at a random policy's ~0.115 per trial for all 32 trials;
+``results/notes/meta_cartpole.md``.)
+
+Measured (the first two commands: MetaStatelessCartPole, 300k steps per seed,
 seeds 0-2, 2 CPUs at load average 25-43): neither core learned; the mean
 trial return stayed at 0.10-0.13 (about 20-25 steps of 1/200) for every
 trial index of 16 and of 32, flat across trials, for S5 and GRU alike
@@ -68,9 +83,10 @@ __all__ = ["META_TASKS", "MetaCartPoleConfig", "build_config",
            "evaluate_run", "register_validators", "run"]
 
 EXPERIMENT = "meta_cartpole"
-#: Registered meta-CartPole tasks (full state, position only, noisy).
+#: Registered meta-CartPole tasks (ours: full state, position only, noisy;
+#: popjaxrl's observation-only projection of the position-only task).
 META_TASKS = ("MetaCartPole", "MetaStatelessCartPole",
-              "MetaNoisyStatelessCartPole")
+              "MetaNoisyStatelessCartPole", "MetaStatelessCartPolePopjaxrl")
 _KW = dict(allow_override=True)
 
 _FLAGS = run_popgym.define_agent_flags(

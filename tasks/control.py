@@ -8,10 +8,14 @@
   the observations and of the actions of an inner control task and runs
   ``num_trials`` inner episodes (trials) under that same projection; the
   observation carries the previous action, reward and trial-done flag.
+* :class:`ObservationProjectionMeta`: the easier variant in the paper's
+  released code (popjaxrl): only the observation is projected (orthogonal,
+  into 4 dimensions), no action permutation, no reward in the observation.
 
 Registered names: ``"CartPole"``, ``"Pendulum"``, ``"MetaCartPole"``,
 ``"MetaPendulum"`` (the position-only and noisy meta variants are registered
-by :mod:`tasks.popgym.stateless_control`).
+by :mod:`tasks.popgym.stateless_control`, with popjaxrl's variant
+``"MetaStatelessCartPolePopjaxrl"``).
 
 References:
   Barto, Sutton and Anderson, `Neuronlike adaptive elements that can solve
@@ -41,6 +45,7 @@ __all__ = [
     "CartPoleState",
     "MetaControlParams",
     "MetaControlState",
+    "ObservationProjectionMeta",
     "Pendulum",
     "PendulumParams",
     "PendulumState",
@@ -331,7 +336,8 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
   from its abstract-level summaries and the released code), so the
   projection distribution is our choice: ``N(0, 1/fan_in)`` keeps projected
   entries at the inner scale (popjaxrl uses an orthogonal ``√2``-gain dense
-  layer with zero bias for the observation).
+  layer with zero bias for the observation; that variant is
+  :class:`ObservationProjectionMeta`).
 
   Args:
     inner: the inner control environment (e.g. :class:`CartPole`).
@@ -408,8 +414,21 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
         trial=jnp.int32(0),
         time=jnp.int32(0),
     )
+    return self._first_observation(state, inner_obs), state
+
+  def _first_observation(self, state: MetaControlState, inner_obs):
+    """Reset observation: the projected inner observation, then zeros."""
     zeros = jnp.zeros((self._action_size + 2,), jnp.float32)
-    return jnp.concatenate([obs_proj @ inner_obs, zeros]), state
+    return jnp.concatenate([state.obs_projection @ inner_obs, zeros])
+
+  def _step_observation(self, state: MetaControlState, inner_obs, action,
+                        reward, trial_done):
+    """Step observation: projection, previous action, reward, trial-done."""
+    return jnp.concatenate([
+        state.obs_projection @ inner_obs,
+        self._encode_action(action),
+        jnp.stack([reward, trial_done.astype(jnp.float32)]),
+    ])
 
   @property
   def _action_size(self) -> int:
@@ -437,10 +456,7 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
         k_step, state.inner, inner_act, params.inner
     )
     trial_done = jnp.logical_or(term, trunc)
-    if self.repeat_initial_state:
-      restart_obs, restart = state.initial_obs, state.initial_inner
-    else:
-      restart_obs, restart = self.inner.reset(k_reset, params.inner)
+    restart_obs, restart = self._restart_point(k_reset, state, params)
     inner_state = jax.tree.map(
         lambda r, s: jnp.where(trial_done, r, s), restart, inner_state
     )
@@ -455,14 +471,16 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
         trial=trial,
         time=state.time + 1,
     )
-    meta_obs = jnp.concatenate([
-        state.obs_projection @ obs,
-        self._encode_action(action),
-        jnp.stack([reward, trial_done.astype(jnp.float32)]),
-    ])
+    meta_obs = self._step_observation(state, obs, action, reward, trial_done)
     terminated = trial >= params.num_trials
     info = {"trial": trial, "trial_done": trial_done}
     return meta_obs, new, reward, terminated, jnp.array(False), info
+
+  def _restart_point(self, key, state: MetaControlState, params):
+    """``(inner obs, inner state)`` the next trial starts from."""
+    if self.repeat_initial_state:
+      return state.initial_obs, state.initial_inner
+    return self.inner.reset(key, params.inner)
 
   def observation_space(self, params):
     """Unbounded ``Box`` of size ``obs_dim + |action encoding| + 2``."""
@@ -476,6 +494,90 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
     if self._discrete:
       return Discrete(self._inner_actions.n)
     return Box(-1.0, 1.0, (self.action_dim,), jnp.float32)
+
+
+class ObservationProjectionMeta(RandomProjectionMeta):
+  """popjaxrl's meta-control: only the observation is projected.
+
+  The variant of :class:`RandomProjectionMeta` in the S5 paper's released
+  code (popjaxrl ``NoisyStatelessMetaCartPole``, noise 0, with a 200-step
+  position-only CartPole inside). Per meta-episode it samples one start
+  state and one projection ``M ∈ R^{obs_dim × d}`` with orthonormal columns
+  scaled by ``gain`` (``Mᵀ M = gain² I``; an orthogonally initialised dense
+  layer with zero bias, popjaxrl's ``Dense(4)`` with ``orthogonal(√2)``).
+  Every trial restarts from that start state; after ``num_trials`` trials
+  the meta-episode terminates. Observation, ``obs_dim + 3`` floats:
+  ``[M o_inner, a_{t-1}, trial-done, first-step]`` where ``a_{t-1}`` is the
+  previous action as a number (0 or 1), ``trial-done`` is 1 on the step
+  whose observation is the restart of a new trial, and ``first-step`` is 1
+  only on the reset observation (which is ``[M o_0, 0, 0, 1]``).
+
+  How it differs from :class:`RandomProjectionMeta` (our harder default):
+
+  * actions are not permuted: the agent's action is the inner action;
+  * the previous reward is not in the observation;
+  * the projection is orthogonal with gain ``√2`` into 4 dimensions
+    instead of Gaussian ``N(0, 1/d)`` into 12;
+  * the previous action is one number, not a one-hot, and there is a
+    first-step flag. (The agent's :class:`tasks.wrappers.PrevActionObs`
+    appends a one-hot previous action and a first-step flag as well, as
+    popjaxrl's ``AliasPrevActionV2`` does, so the agent sees both copies,
+    10 numbers in all for CartPole, as in popjaxrl.)
+
+  Discrete inner actions only (popjaxrl has only CartPole).
+
+  Args:
+    inner: the inner control environment with ``Discrete`` actions.
+    obs_dim: size of the projected observation (popjaxrl: 4).
+    gain: scale of the orthogonal projection (popjaxrl: ``√2``).
+    num_trials: default number of trials per meta-episode (popjaxrl: 16).
+
+  Raises:
+    ValueError: a continuous inner task, or a non-positive size or gain.
+
+  References:
+    Lu et al, `Structured State Space Models for In-Context Reinforcement
+    Learning <https://arxiv.org/abs/2303.03982>`_, 2023.
+
+    Saxe, McClelland and Ganguli, `Exact solutions to the nonlinear dynamics
+    of learning in deep linear neural networks
+    <https://arxiv.org/abs/1312.6120>`_, 2014 (orthogonal initialisation).
+  """
+
+  def __init__(self, inner: Environment, *, obs_dim: int = 4,
+               gain: float = math.sqrt(2.0), num_trials: int = 16):
+    super().__init__(inner, obs_dim=obs_dim, repeat_initial_state=True,
+                     num_trials=num_trials)
+    if not self._discrete:
+      raise ValueError("ObservationProjectionMeta needs Discrete inner "
+                       f"actions, got {self._inner_actions}.")
+    if not float(gain) > 0:
+      raise ValueError(f"gain must be > 0, got {gain}.")
+    self.gain = float(gain)
+
+  def _sample_projections(self, key):
+    """Orthogonal ``M`` (times ``gain``) and the identity action map."""
+    init = jax.nn.initializers.orthogonal(scale=self.gain)
+    obs_proj = init(key, (self.obs_dim, self._inner_obs_dim), jnp.float32)
+    return obs_proj, jnp.arange(self._inner_actions.n)
+
+  def _first_observation(self, state: MetaControlState, inner_obs):
+    """``[M o_0, 0, 0, 1]``."""
+    flags = jnp.array([0.0, 0.0, 1.0], jnp.float32)
+    return jnp.concatenate([state.obs_projection @ inner_obs, flags])
+
+  def _step_observation(self, state: MetaControlState, inner_obs, action,
+                        reward, trial_done):
+    """``[M o, a_{t-1}, trial-done, 0]``; the reward is left out."""
+    del reward
+    flags = jnp.stack([jnp.asarray(action, jnp.float32),
+                       trial_done.astype(jnp.float32), jnp.float32(0.0)])
+    return jnp.concatenate([state.obs_projection @ inner_obs, flags])
+
+  def observation_space(self, params):
+    """Unbounded ``Box`` of size ``obs_dim + 3``."""
+    del params
+    return Box(-jnp.inf, jnp.inf, (self.obs_dim + 3,), jnp.float32)
 
 
 register("CartPole", lambda **kw: CartPole(**kw))

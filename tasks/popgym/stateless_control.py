@@ -42,7 +42,12 @@ import jax.numpy as jnp
 
 from tasks._base import Box, Environment, pytree_dataclass
 from tasks._registry import register
-from tasks.control import CartPole, Pendulum, RandomProjectionMeta
+from tasks.control import (
+    CartPole,
+    ObservationProjectionMeta,
+    Pendulum,
+    RandomProjectionMeta,
+)
 
 __all__ = [
     "NoisyStatelessCartPole",
@@ -246,3 +251,11 @@ register("MetaNoisyStatelessCartPole",
          functools.partial(_make_meta, StatelessCartPole, 0.1))
 register("MetaNoisyStatelessPendulum",
          functools.partial(_make_meta, StatelessPendulum, 0.1))
+
+
+def _make_popjaxrl_meta(**kw):
+  return ObservationProjectionMeta(StatelessCartPole(), **kw)
+
+
+# popjaxrl's NoisyStatelessMetaCartPole (noise 0): observation-only projection.
+register("MetaStatelessCartPolePopjaxrl", _make_popjaxrl_meta)

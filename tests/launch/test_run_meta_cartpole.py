@@ -105,6 +105,8 @@ def test_run_writes_run_dir_evaluation_and_resume_is_exact(tmp_path):
 
 @pytest.mark.parametrize("flag_values, match", [
     (dict(task="CartPole"), r"Unknown meta task 'CartPole'.*MetaCartPole"),
+    (dict(task="MetaCartPolePopjaxrl"),
+     r"Unknown meta task 'MetaCartPolePopjaxrl'.*CartPolePopjaxrl'\)"),
     (dict(core="transformer"), r"core 'transformer'.*'s5'"),
     (dict(eval_trials=["a"]), "eval_trials must be integers"),
     (dict(eval_trials=["0"]), "must be >= 1"),
@@ -126,6 +128,18 @@ def test_flags_build_the_config():
   assert (config.variant, config.eval_trials, config.eval_episodes) == (
       "s5", (16, 32), 8)
   assert config.agent.task == "MetaNoisyStatelessCartPole"
+
+
+def test_flags_select_popjaxrls_variant():
+  values = {**AGENT_FLAGS, "task": "MetaStatelessCartPolePopjaxrl",
+            "eval_trials": ["16", "32"], "eval_episodes": 8}
+  with flagsaver.flagsaver(**values):
+    config = run_meta_cartpole.build_config()
+  assert config.agent.task == "MetaStatelessCartPolePopjaxrl"
+  agent = make_agent(config.agent)
+  assert type(agent.env.unwrapped).__name__ == "ObservationProjectionMeta"
+  # popjaxrl's 7 numbers, then PrevActionObs's one-hot action and flag.
+  assert agent.env.observation_space(agent.env_params).shape == (10,)
 
 
 def test_ppo_flags_build_the_config():

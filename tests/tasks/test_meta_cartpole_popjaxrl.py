@@ -1,0 +1,184 @@
+"""popjaxrl's meta-CartPole (``MetaStatelessCartPolePopjaxrl``) by hand.
+
+Pins the observation layout and size, the orthogonal projection (fixed in a
+meta-episode, resampled across), the absence of an action permutation and of
+the reward in the observation, the restart of every trial from one start
+state, and the trial counting, on cases worked out by hand: one Euler step
+from chosen states, and 5-step trials that no policy can end early.
+
+References:
+  Lu et al, `Structured State Space Models for In-Context Reinforcement
+  Learning <https://arxiv.org/abs/2303.03982>`_, 2023.
+"""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import tasks
+from tasks.control import CartPoleState, ObservationProjectionMeta, Pendulum
+from tasks.popgym.stateless_control import StatelessCartPole
+from tasks.wrappers import PrevActionObs
+
+_NAME = "MetaStatelessCartPolePopjaxrl"
+# The projection used in the hand cases: M [x, θ] = [x, θ, x + θ, 0].
+_M = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+
+
+def _state_at(env, params, inner):
+  """A reset state with the hand projection and ``inner`` as the state."""
+  _, state = env.reset(jax.random.key(0), params)
+  return dataclasses.replace(state, inner=inner, obs_projection=_M)
+
+
+def test_registered_sizes_and_defaults():
+  env, params = tasks.make(_NAME)
+  assert isinstance(env, ObservationProjectionMeta)
+  assert env.observation_space(params).shape == (7,)  # 4 + 3, popjaxrl's
+  # The agent's view adds a one-hot action and a first-step flag: 10.
+  assert PrevActionObs(env).observation_space(params).shape == (10,)
+  assert env.action_space(params).n == 2
+  assert int(params.num_trials) == 16
+  assert int(params.inner.control.max_steps_in_episode) == 200
+  assert float(params.inner.noise_sigma) == 0.0
+
+
+def test_step_observation_by_hand_without_reward_or_permutation():
+  env, params = tasks.make(_NAME)
+  # x = 0.1, ẋ = 0.5, θ = 0, θ̇ = 1: one Euler step (τ = 0.02) gives
+  # x = 0.1 + 0.02·0.5 = 0.11, θ = 0.02 whatever the push.
+  inner = CartPoleState(*map(jnp.float32, (0.1, 0.5, 0.0, 1.0)),
+                        jnp.int32(3))
+  obs, new, reward, term, trunc, info = jax.jit(env.step)(
+      jax.random.key(1), _state_at(env, params, inner), 1, params)
+  np.testing.assert_allclose(
+      obs, [0.11, 0.02, 0.13, 0.0, 1.0, 0.0, 0.0], atol=1e-6)
+  assert float(reward) == pytest.approx(1 / 200)
+  assert not bool(term) and not bool(trunc) and int(info["trial"]) == 0
+  assert int(new.time) == 1 and int(new.inner.time) == 4
+
+
+def test_reset_observation_is_projection_then_0_0_1():
+  env, params = tasks.make(_NAME)
+  obs, state = jax.jit(env.reset)(jax.random.key(2), params)
+  inner = state.inner
+  np.testing.assert_allclose(
+      obs[:4], state.obs_projection @ jnp.stack([inner.x, inner.theta]),
+      atol=1e-7)
+  np.testing.assert_array_equal(obs[4:], [0.0, 0.0, 1.0])
+
+
+@functools.cache
+def _resets(num):
+  env, params = tasks.make(_NAME)
+  keys = jax.random.split(jax.random.key(3), num)
+  return jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)[1]
+
+
+def test_projection_is_orthogonal_gain_sqrt2_and_resampled():
+  states = _resets(64)
+  m = np.asarray(states.obs_projection)  # [64, 4, 2]
+  gram = np.einsum("bij,bik->bjk", m, m)
+  np.testing.assert_allclose(gram, np.broadcast_to(2 * np.eye(2), gram.shape),
+                             atol=1e-5)
+  assert len({p.tobytes() for p in m}) == 64  # a new one every meta-episode
+  # A start state per meta-episode too (x ~ U[-0.05, 0.05]).
+  assert len(set(np.asarray(states.inner.x).tolist())) == 64
+
+
+def test_no_action_permutation():
+  # From rest, pushing right gives ẋ = 0.02 · ẍ with ẍ = 9.7561 (gym's
+  # formulas: temp = 10/1.1, θ̈ = -temp / (0.5 (4/3 - 0.1/1.1)) = -14.634,
+  # ẍ = temp + 0.05 · 14.634 / 1.1): ẋ = +0.19512 in every meta-episode.
+  env, params = tasks.make(_NAME)
+  states = _resets(64)
+  np.testing.assert_array_equal(states.action_projection,
+                                np.tile([0, 1], (64, 1)))
+  rest = CartPoleState(*([jnp.zeros(64)] * 4), jnp.zeros(64, jnp.int32))
+  states = dataclasses.replace(states, inner=rest)
+
+  def push(state, action):
+    return env.step(jax.random.key(4), state, action, params)[1].inner.x_dot
+
+  step = jax.jit(jax.vmap(push, in_axes=(0, None)))
+  np.testing.assert_allclose(step(states, 1), 0.19512, atol=1e-5)
+  np.testing.assert_allclose(step(states, 0), -0.19512, atol=1e-5)
+
+
+def _short_env():
+  """3 trials of exactly 5 steps: from |θ|, |θ̇| <= 0.05 the pole cannot
+  pass 12° in 5 steps of 0.02 s, nor the cart 2.4 m."""
+  env = ObservationProjectionMeta(
+      StatelessCartPole(max_steps_in_episode=5), num_trials=3)
+  return env, env.default_params
+
+
+@functools.cache
+def _short_rollout():
+  env, params = _short_env()
+
+  def body(state, key):
+    k_act, k_step = jax.random.split(key)
+    action = jax.random.bernoulli(k_act).astype(jnp.int32)
+    obs, new, reward, term, trunc, info = env.step(k_step, state, action,
+                                                   params)
+    return new, (action, obs, new, reward, term, trunc, info)
+
+  @jax.jit
+  def run(key):
+    obs0, state0 = env.reset(jax.random.key(5), params)
+    return obs0, state0, jax.lax.scan(
+        body, state0, jax.random.split(key, 16))[1]
+
+  return run(jax.random.key(6))
+
+
+def test_trial_counting_and_termination_after_num_trials():
+  _, _, (_, _, new, reward, term, trunc, info) = _short_rollout()
+  steps = np.arange(1, 17)
+  np.testing.assert_array_equal(info["trial_done"], steps % 5 == 0)
+  np.testing.assert_array_equal(info["trial"], steps // 5)
+  np.testing.assert_array_equal(new.trial, steps // 5)
+  np.testing.assert_array_equal(term, steps >= 15)  # after the 3rd trial
+  assert not bool(trunc.any())
+  np.testing.assert_allclose(reward, 1 / 5, atol=0)  # 1/L every step
+
+
+def test_every_trial_restarts_from_the_same_start_state():
+  obs0, state0, (action, obs, new, *_) = _short_rollout()
+  restart = np.array([5, 10, 15]) - 1  # the steps that end a trial
+  for field in ("x", "x_dot", "theta", "theta_dot"):
+    got = np.asarray(getattr(new.inner, field))[restart]
+    np.testing.assert_array_equal(got, getattr(state0.inner, field))
+  np.testing.assert_array_equal(np.asarray(new.inner.time)[restart], 0)
+  # The restart observation: the first one's projection, a_{t-1}, done=1.
+  np.testing.assert_allclose(obs[restart, :4],
+                             np.tile(obs0[:4], (3, 1)), atol=0)
+  np.testing.assert_array_equal(obs[restart, 5], 1.0)
+  np.testing.assert_array_equal(obs[:, 4], action)
+  np.testing.assert_array_equal(obs[:, 6], 0.0)
+  # Between restarts the state moves on (x changes at every step).
+  assert np.all(np.diff(np.asarray(new.inner.x)[:4]) != 0)
+
+
+def test_projection_fixed_within_the_meta_episode():
+  _, state0, (_, obs, new, *_) = _short_rollout()
+  np.testing.assert_array_equal(
+      new.obs_projection,
+      np.broadcast_to(state0.obs_projection, new.obs_projection.shape))
+  positions = jnp.stack([new.inner.x, new.inner.theta], axis=1)
+  np.testing.assert_allclose(obs[:, :4], positions @ state0.obs_projection.T,
+                             atol=1e-7)
+
+
+def test_invalid_arguments_raise():
+  with pytest.raises(ValueError, match="Discrete"):
+    ObservationProjectionMeta(Pendulum())
+  with pytest.raises(ValueError, match="gain"):
+    ObservationProjectionMeta(StatelessCartPole(), gain=0.0)
+  with pytest.raises(ValueError, match="num_trials"):
+    tasks.make(_NAME, num_trials=0)
