@@ -25,31 +25,14 @@ import optax
 import pytest
 
 from agents.actor_critic import hyperparams, meta_ppo, ppo, training
-from agents.actor_critic.acting import Trajectory
 from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.learning import LearnerState
 from agents.actor_critic.networks import make_networks
 
-_T, _B, _D, _A, _H = 4, 2, 3, 3, 4
+# The random recurrent trajectory (crossing episode ends) of the learner tests.
+from tests.agents.test_learning import _A, _B, _H, _traj
+
 _LEARNED = ("entropy_weight", "lambda_")
-
-
-def _traj(rng, networks):
-  """A random trajectory of ``_B`` environments crossing episode ends."""
-  dones = rng.random((_T, _B)) < 0.3
-  resets = np.concatenate([np.ones((1, _B), bool), dones])
-  return Trajectory(
-      initial_state=jax.tree.map(
-          lambda x: jnp.asarray(rng.normal(size=x.shape)),
-          networks.initial_state(_B)),
-      obs=jnp.asarray(rng.normal(size=(_T + 1, _B, _D))),
-      resets=jnp.asarray(resets),
-      actions=jnp.asarray(rng.integers(0, _A, (_T, _B)), jnp.int32),
-      rewards=jnp.asarray(rng.normal(size=(_T, _B))),
-      dones=jnp.asarray(dones),
-      logits=jnp.asarray(rng.normal(size=(_T, _B, _A))),
-      values=jnp.asarray(rng.normal(size=(_T + 1, _B))),
-      episode_returns=jnp.zeros((_T, _B)))
 
 
 def _fd_setup(config, seed=0):
