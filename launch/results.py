@@ -6,7 +6,8 @@ Scans a tree of run directories (each with ``config.json`` and
 and writes per experiment: the expected direction from the papers
 (validation cases V1-V5 of our reference notes), a table of final and
 lifetime returns (mean ± 95% Student-t confidence interval over seeds, seed
-count, environment steps, wall time, machine), one comparison figure of all
+count, the MMER for in-context tasks (:data:`MMER_EXPERIMENTS`),
+environment steps, wall time, machine), one comparison figure of all
 variants (``results/<experiment>/comparison.png``: lifetime return bars
 with 95% confidence intervals, one panel per task; :func:`comparison_figure`),
 the runs' plots (copied small into ``results/<experiment>/`` and linked)
@@ -70,9 +71,13 @@ from scipy import stats
 from launch import results_figures as figures
 from launch import results_markdown as md
 
-__all__ = ["EXPECTED", "Run", "comparison_figure", "group_runs",
-           "learner", "load_runs", "main", "render", "section_figure",
-           "t_interval", "variant_stats", "write_results"]
+__all__ = ["EXPECTED", "MMER_EXPERIMENTS", "Run", "comparison_figure",
+           "group_runs", "learner", "load_runs", "main", "render",
+           "section_figure", "t_interval", "variant_stats", "write_results"]
+
+#: Experiments whose tables report the MMER (in-context tasks, as Lu et al.
+#: 2023 report them).
+MMER_EXPERIMENTS = frozenset({"popgym", "meta_cartpole", "memory_chain"})
 
 #: Expected direction per experiment, from the papers (algorithms.md §7).
 EXPECTED: dict[str, str] = {
@@ -248,9 +253,11 @@ def variant_stats(runs: Sequence[Run]) -> dict[str, Any]:
   """Pooled seeds of one variant: final/lifetime intervals and the rest."""
   final = [v for r in runs for v in r.summary.get("final", [])]
   lifetime = [v for r in runs for v in r.summary.get("lifetime", [])]
+  mmer = [v for r in runs for v in r.summary.get("mmer") or []]
   machines = sorted({_machine(r.summary.get("machine") or {}) for r in runs})
   return {
       "final": t_interval(final), "lifetime": t_interval(lifetime),
+      "mmer": t_interval(mmer),
       "env_steps": sorted({r.summary.get("env_steps") for r in runs},
                           key=str),
       "wall_s": sum(float(r.summary.get("wall_s") or 0.0) for r in runs),
@@ -271,10 +278,14 @@ def _machine(m: Mapping[str, Any]) -> str:
   return f"{m.get('cpus', '?')} CPUs, {platform}"
 
 
-def _expected(experiment: str) -> str:
+def _canonical(experiment: str) -> str:
   key = experiment.lower().replace("-", "_")
-  key = _ALIASES.get(key, key)
-  return EXPECTED.get(key, "(no expectation recorded for this experiment)")
+  return _ALIASES.get(key, key)
+
+
+def _expected(experiment: str) -> str:
+  return EXPECTED.get(_canonical(experiment),
+                      "(no expectation recorded for this experiment)")
 
 
 def _copy_plots(experiment: str, variant: str, runs: Sequence[Run],
@@ -294,14 +305,17 @@ def _copy_plots(experiment: str, variant: str, runs: Sequence[Run],
   return links
 
 
-def _run_row(variant: str, runs: Sequence[Run]) -> md.Row:
-  """The table row of one variant's pooled run directories."""
+def _run_row(variant: str, runs: Sequence[Run], *, mmer: bool) -> md.Row:
+  """The table row of one variant's pooled run directories (the MMER cell
+  filled only if ``mmer``)."""
   s = variant_stats(runs)
   hp = ", ".join(f"{k[3:]}={x:.3g}" for k, x in s["hp"].items()) or "-"
   steps = ", ".join(f"{x:,}" if isinstance(x, int) else str(x)
                     for x in s["env_steps"])
   cells = (str(s["lifetime"][2]), md.fmt_interval(s["final"]),
-           md.fmt_interval(s["lifetime"]), steps, f"{s['wall_s']:.0f}", hp,
+           md.fmt_interval(s["lifetime"]),
+           md.fmt_interval(s["mmer"]) if mmer and s["mmer"][2] else "-",
+           steps, f"{s['wall_s']:.0f}", hp,
            learner(runs[0].config), s["machine"])
   task = " / ".join(sorted({r.task for r in runs}))
   return md.Row(variant, task, s["lifetime"], cells)
@@ -377,7 +391,8 @@ def comparison_figure(experiment: str, variants: Mapping[str, list[Run]], *,
   if _is_convex(runs):
     table = [r for run in runs for r in run.summary["table"]]
     return figures.convex_figure(experiment, table)
-  rows = [_run_row(v, rs) for v, rs in variants.items()] + list(kept)
+  rows = [_run_row(v, rs, mmer=False) for v, rs in variants.items()]
+  rows += list(kept)
   key = _return_key(variants) if variants else "return"
   return figures.rows_figure(experiment, rows, key)
 
@@ -443,7 +458,8 @@ def _run_section(experiment: str, variants: Mapping[str, list[Run]], *,
   if _is_convex(runs):
     lines += _convex_table(runs)
   else:
-    rows = [_run_row(v, rs) for v, rs in variants.items()] + kept
+    mmer = _canonical(experiment) in MMER_EXPERIMENTS
+    rows = [_run_row(v, rs, mmer=mmer) for v, rs in variants.items()] + kept
     lines += md.seed_table(rows, _return_key(variants))
   lines.append("")
   figure = _save_figure(comparison_figure(experiment, variants, kept=kept),

@@ -33,8 +33,10 @@ KEPT_ROWS_NOTE = (
 FIGURE_NOTE = ("*The figure is drawn from the numbers in the table above, "
                "kept from the previous RESULTS.md.*")
 #: The columns of a seeded table after ``variant`` (and ``task``).
-SEED_COLUMNS = ("seeds", "final", "lifetime", "env steps / seed", "wall s",
-                "learned hp (last)", "learner", "machine")
+SEED_COLUMNS = ("seeds", "final", "lifetime", "MMER", "env steps / seed",
+                "wall s", "learned hp (last)", "learner", "machine")
+#: Columns left out of a table when no row has a value in them.
+OPTIONAL_COLUMNS = frozenset({"MMER"})
 _FIGURE_LINK = re.compile(r"^!\[[^\]]*\]\([^)]*comparison\.png\)$")
 
 
@@ -95,17 +97,22 @@ def seed_table(rows: Sequence[Row], return_key: str) -> list[str]:
   several tasks. Kept rows are marked and explained under the table.
   """
   several = len({r.task for r in rows}) > 1
+  shown = [i for i, c in enumerate(SEED_COLUMNS)
+           if c not in OPTIONAL_COLUMNS or any(r.cells[i] != "-" for r in rows)]
   lines = [
       f"Return metric: `{return_key}`; final = mean of the last 10% of log "
-      "rows, lifetime = mean of all rows, per seed; mean ± 95% CI "
-      "(Student t) over seeds.", "",
+      "rows, lifetime = mean of all rows, per seed"
+      + ("; MMER = maximum over training of the per-iteration mean return "
+         "(Lu et al., 2023)" if len(shown) == len(SEED_COLUMNS) else "")
+      + "; mean ± 95% CI (Student t) over seeds.", "",
       "| variant | " + ("task | " if several else "")
-      + " | ".join(SEED_COLUMNS) + " |",
-      "|---|" + ("---|" if several else "") + "---|" * len(SEED_COLUMNS)]
+      + " | ".join(SEED_COLUMNS[i] for i in shown) + " |",
+      "|---|" + ("---|" if several else "") + "---|" * len(shown)]
   for row in ranked(rows):
     task = f"{row.task} | " if several else ""
     mark = KEPT_MARK if row.kept else ""
-    lines.append(f"| {row.variant}{mark} | {task}{' | '.join(row.cells)} |")
+    cells = " | ".join(row.cells[i] for i in shown)
+    lines.append(f"| {row.variant}{mark} | {task}{cells} |")
   if any(r.kept for r in rows):
     lines += ["", KEPT_ROWS_NOTE]
   return lines

@@ -274,8 +274,8 @@ def test_parse_kept_seeded_table():
   assert all(r.kept for r in rows)
   assert rows[0].task == "MemoryChain-L5"
   assert rows[0].lifetime == (0.945, 0.007, 3)
-  assert rows[0].cells == ("3", "0.999 ± 0.002", "0.945 ± 0.007", "299,776",
-                           "73", "-", "-", "2 CPUs, Linux")
+  assert rows[0].cells == ("3", "0.999 ± 0.002", "0.945 ± 0.007", "-",
+                           "299,776", "73", "-", "-", "2 CPUs, Linux")
   assert rows[1].lifetime[0::2] == (0.890, 1) and math.isnan(
       rows[1].lifetime[1])  # One seed: no interval.
   assert rows[2].lifetime == (-0.009, 0.015, 3)
@@ -458,3 +458,26 @@ def test_regenerating_twice_is_idempotent(tmp_path):
   assert first.count("| a2c (kept) |") == 1 and "(kept) (kept)" not in first
   assert first.count(md.KEPT_ROWS_NOTE) == 1
   assert first.count("Kept from the previous") == 1
+
+
+def test_mmer_column_only_for_in_context_experiments(tmp_path):
+  runs = tmp_path / "runs"
+  for experiment in ("popgym", "two_colors"):
+    _run_dir(runs / experiment / "a", experiment=experiment, variant="a",
+             summary={"final": [0.1, 0.2, 0.3], "lifetime": [0.1, 0.2, 0.3],
+                      "mmer": [0.9, 1.0, 0.8]})
+  _run_dir(runs / "popgym" / "old", experiment="popgym", variant="old",
+           summary={"final": [0.5, 0.5], "lifetime": [0.5, 0.5]})
+  text = results.write_results(runs, tmp_path / "RESULTS.md")
+  popgym, two_colors = text.split("## two_colors")
+  # mmer [0.9, 1.0, 0.8]: mean 0.9, s = 0.1.
+  half = _T2 * 0.1 / math.sqrt(3)
+  assert f"| 0.200 ± {half:.3f} | 0.900 ± {half:.3f} | 768,000 |" in popgym
+  assert "| lifetime | MMER | env steps / seed |" in popgym
+  assert "| old | 2 | 0.500 ± 0.000 | 0.500 ± 0.000 | - | 768,000 |" in popgym
+  assert "MMER" not in two_colors
+  # Kept rows from a table without the column parse with a dash.
+  (kept,) = md.parse_seed_table(
+      "| variant | seeds | final | lifetime |\n|---|---|---|---|\n"
+      "| x | 2 | 0.1 | 0.2 |")
+  assert kept.cells[md.SEED_COLUMNS.index("MMER")] == "-"
