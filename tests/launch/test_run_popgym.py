@@ -189,9 +189,9 @@ def test_num_updates_for_budget():
 def test_s5_learns_repeat_previous_easy_and_mlp_does_not(tmp_path):
   final = {}
   for core in ("s5", "mlp"):
-    agent = dataclasses.replace(run_popgym.LEARNING_SIZE, core=core)
+    agent = dataclasses.replace(run_popgym.PPO_LEARNING_SIZE, core=core)
     config = run_popgym.PopgymConfig(agent=agent, settings=RunSettings(
-        run_dir=str(tmp_path / core), log_every=15, progress=False))
+        run_dir=str(tmp_path / core), log_every=7, progress=False))
     final[core] = run_popgym.run(config=config)["final"][0]
   assert final["s5"] > 0.9, final
   assert final["mlp"] < 0.0, final
