@@ -2,7 +2,8 @@
 
 Reads run directories of ``launch.run_popgym`` (``metrics.jsonl``,
 ``summary.json``), prints one markdown row per run (env steps to the first
-log row with mean episode return >= 0.9 per seed, final and MMER as mean ±
+log row with mean episode return >= 0.9 per seed, final, lifetime (mean of
+all log rows) and MMER as mean ±
 95% CI over seeds, wall time) and draws the mean return of each run against
 environment steps::
 
@@ -58,7 +59,8 @@ def summarize(path: str) -> str:
             for v in values]
   return (f"| {os.path.basename(path.rstrip('/'))} | "
           f"{summary['env_steps']:,} | {_ci(solved)} | "
-          f"{_ci(summary['final'])} | {_ci(summary['mmer'])} | "
+          f"{_ci(summary['final'])} | {_ci(summary['lifetime'])} | "
+          f"{_ci(summary['mmer'])} | "
           f"{summary['wall_s']:.0f} |")
 
 
@@ -91,8 +93,9 @@ def main() -> None:
   parser.add_argument("runs", nargs="+")
   parser.add_argument("--out", default="")
   args = parser.parse_args()
-  print("| run | env steps / seed | steps to ≥ 0.9 | final | MMER | wall s |")
-  print("| --- | --- | --- | --- | --- | --- |")
+  print("| run | env steps / seed | steps to ≥ 0.9 | final | lifetime | MMER "
+        "| wall s |")
+  print("| --- | --- | --- | --- | --- | --- | --- |")
   for path in args.runs:
     print(summarize(path))
   if args.out:
