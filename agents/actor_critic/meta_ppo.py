@@ -54,7 +54,8 @@ from agents.actor_critic.learning import LearnerState, MetaState
 from agents.actor_critic.networks import Networks
 from agents.actor_critic.types import Array, MetaParams, Metrics, PRNGKey
 
-__all__ = ["MinibatchCarry", "make_meta_ppo_update", "make_window_loss",
+__all__ = ["MinibatchCarry", "gae_learned", "make_meta_ppo_update",
+           "make_window_loss",
            "meta_ppo_optimizer", "num_windows", "outer_hyperparams"]
 
 #: Adam's ``eps_root`` inside the differentiated steps: finite second
@@ -146,10 +147,12 @@ def make_window_loss(config: ActorCriticConfig, networks: Networks, *,
     eps_root: the inner Adam's (:func:`meta_ppo_optimizer`).
 
   Returns:
-    ``window_loss(w, learner, traj, outer_batch, window, finite=True) ->
-    (loss, carry_k)``: ``window`` ``[K + 1, B / M]`` holds the
-    environments of the ``K`` inner minibatches and of the outer one;
+    ``window_loss(w, learner, traj, outer_batch, window, finite=True,
+    batch=None) -> (loss, carry_k)``: ``window`` ``[K + 1, B / M]`` holds
+    the environments of the ``K`` inner minibatches and of the outer one;
     ``outer_batch`` is ``make_batch(traj, outer_hyperparams(config))``;
+    ``batch``, the inner minibatches' GAE batch when neither γ nor λ is
+    learned (:func:`gae_learned`; computed from ``w`` when ``None``);
     ``carry_k`` a :class:`MinibatchCarry` after the ``K`` steps (not
     stop-gradiented). For ``jax.value_and_grad(..., has_aux=True)``.
 
@@ -168,9 +171,11 @@ def make_window_loss(config: ActorCriticConfig, networks: Networks, *,
   outer_hp = outer_hyperparams(config)
 
   def window_loss(w: MetaParams, learner: LearnerState, traj: Trajectory,
-                  outer_batch: ppo.PPOBatch, window: Array, finite=True):
+                  outer_batch: ppo.PPOBatch, window: Array, finite=True,
+                  batch: ppo.PPOBatch | None = None):
     hp = hyperparams_fn(w)
-    batch = ppo.make_batch(traj, hp, continuous=continuous)
+    if batch is None:
+      batch = ppo.make_batch(traj, hp, continuous=continuous)
     outer_fn = lambda params, index: outer_loss(  # noqa: E731
         params, outer_hp, ppo.select_envs(outer_batch, index))[0]
     return bm.mg_loss((hp, batch, jnp.asarray(finite)),
@@ -180,12 +185,20 @@ def make_window_loss(config: ActorCriticConfig, networks: Networks, *,
   return window_loss
 
 
+def gae_learned(config: ActorCriticConfig) -> bool:
+  """Whether the inner minibatches' GAE depends on ``w`` (γ or λ learned);
+  if not, it is computed once per rollout."""
+  return bool({"discount", "lambda_"} & set(config.learned))
+
+
 def _plain_steps(step_fn: Callable, hyperparams_fn: Callable, w, learner,
-                 traj: Trajectory, order: Array, finite, *, continuous):
+                 traj: Trajectory, order: Array, finite, *, continuous,
+                 batch: ppo.PPOBatch | None = None):
   """The steps after the last window, with ``sg(w)``: a
   :class:`MinibatchCarry`."""
   hp = hyperparams_fn(jax.lax.stop_gradient(w))
-  batch = ppo.make_batch(traj, hp, continuous=continuous)
+  if batch is None:
+    batch = ppo.make_batch(traj, hp, continuous=continuous)
   carry = MinibatchCarry(learner, _zero_metrics())
   return bm.unroll(step_fn, carry, (hp, batch, finite), order)
 
@@ -242,10 +255,10 @@ def make_meta_ppo_update(config: ActorCriticConfig, networks: Networks, *,
   hyperparams_fn = make_hyperparams_fn(config)
   k, w_count = config.K, num_windows(config)
 
-  def meta_step(carry, window, traj, outer_batch, finite):
+  def meta_step(carry, window, traj, outer_batch, finite, batch):
     learner, meta, sums = carry
     (loss, carry_k), grads = grad_fn(meta.params, learner, traj,
-                                     outer_batch, window, finite)
+                                     outer_batch, window, finite, batch)
     meta, stats = learning.apply_meta_gradient(
         meta, loss, grads, None, meta_optimizer=meta_optimizer)
     stats.update({f"meta_grad/{n}": grads[n] for n in config.learned})
@@ -263,13 +276,16 @@ def make_meta_ppo_update(config: ActorCriticConfig, networks: Networks, *,
                                 epochs=config.ppo_epochs)
     windows = jnp.stack([order[i * k:(i + 1) * k + 1]
                          for i in range(w_count)])  # [W, K + 1, B / M]
+    batch = None if gae_learned(config) else ppo.make_batch(
+        traj, hyperparams_fn(jax.lax.stop_gradient(meta.params)),
+        continuous=continuous)  # Once per rollout: γ, λ are constants.
     body = lambda c, win: meta_step(  # noqa: E731
-        c, win, traj, outer_batch, finite)
+        c, win, traj, outer_batch, finite, batch)
     (learner, meta, sums), stats = jax.lax.scan(
         body, (learner, meta, _zero_metrics()), windows)
     tail = _plain_steps(tail_step, hyperparams_fn, meta.params, learner,
                         traj, order[w_count * k:], finite,
-                        continuous=continuous)
+                        continuous=continuous, batch=batch)
     sums = _add(sums, tail.metrics)
     return tail.learner, meta, _window_metrics(stats, sums, config)
 

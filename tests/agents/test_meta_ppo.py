@@ -83,6 +83,32 @@ def test_window_meta_gradient_matches_finite_differences():
                                rtol=1e-6, atol=1e-10)
 
 
+def test_gae_once_per_rollout_when_gamma_and_lambda_are_constants():
+  """Learning the entropy weight only, the window's loss and meta-gradient
+  with the rollout's GAE batch passed in equal those recomputing it."""
+  with jax.enable_x64(True):
+    config = ActorCriticConfig(
+        core="gru", width=_H, loss="ppo", method="mg",
+        learned=("entropy_weight",), K=2, ppo_epochs=2, num_minibatches=2,
+        num_envs=_B, learning_rate=0.05, entropy_weight=0.1)
+    assert not meta_ppo.gae_learned(config)
+    assert meta_ppo.gae_learned(dataclasses.replace(config,
+                                                    learned=_LEARNED))
+    networks, learner, w, traj, _ = _fd_setup(config)
+    window_loss = meta_ppo.make_window_loss(config, networks)
+    outer_batch = ppo.make_batch(traj, meta_ppo.outer_hyperparams(config))
+    batch = ppo.make_batch(traj, hyperparams.make_hyperparams_fn(config)(w))
+    window = jnp.array([[1], [0], [1]])
+    grad = jax.jit(jax.value_and_grad(
+        lambda w, b: window_loss(w, learner, traj, outer_batch, window,
+                                 batch=b)[0]))
+    (with_batch, g_batch), (recomputed, g) = grad(w, batch), grad(w, None)
+    assert abs(float(g["entropy_weight"])) > 1e-6
+    np.testing.assert_allclose(with_batch, recomputed, rtol=1e-12)
+    np.testing.assert_allclose(g_batch["entropy_weight"],
+                               g["entropy_weight"], rtol=1e-12)
+
+
 def _agent_and_traj(*, seed=0, ppo_epochs=2, **kwargs):
   """A small MG-PPO agent on RepeatPreviousEasy and its second rollout."""
   cfg = ActorCriticConfig(
