@@ -115,7 +115,8 @@ class MetaCartPoleConfig:
   Attributes:
     agent: the agent (task from :data:`META_TASKS`).
     settings: how it runs.
-    variant: label (default: the core).
+    variant: label (default: :func:`launch.run_popgym.default_variant`,
+      e.g. ``"MetaStatelessCartPolePopjaxrl-s5-ppo"``).
     eval_trials: trials per episode of each evaluation.
     eval_episodes: evaluation episodes per seed.
   """
@@ -135,7 +136,8 @@ class MetaCartPoleConfig:
       raise ValueError("eval_trials and eval_episodes must be >= 1, got "
                        f"{self.eval_trials} and {self.eval_episodes}.")
     if not self.variant:
-      object.__setattr__(self, "variant", self.agent.core)
+      object.__setattr__(self, "variant",
+                         run_popgym.default_variant(self.agent))
 
 
 def build_config() -> MetaCartPoleConfig:

@@ -107,7 +107,7 @@ from launch.actor_critic import Reporting, print_outputs, run_experiment
 from launch.loop import RunSettings
 
 __all__ = ["LEARNING_SIZE", "PPO_LEARNING_SIZE", "PopgymConfig",
-           "agent_config", "build_config", "check_task",
+           "agent_config", "build_config", "check_task", "default_variant",
            "define_agent_flags", "num_updates_for",
            "register_agent_validators", "register_validators", "run"]
 
@@ -409,6 +409,19 @@ def agent_config(holders: Mapping[str, flags.FlagHolder], *,
                              num_updates=num_updates_for(v["steps"], agent))
 
 
+def default_variant(agent: ActorCriticConfig) -> str:
+  """The default row label of a memory launcher's run: task and core, then
+  ``-ppo`` (PPO and A2C runs are not pooled) and ``-noreset`` (the
+  ablation is named in its row) where they apply, e.g.
+  ``"RepeatPreviousHard-s5-ppo"``."""
+  label = f"{agent.task}-{agent.core}"
+  if agent.loss != "a2c":
+    label += f"-{agent.loss}"
+  if agent.no_reset:
+    label += "-noreset"
+  return label
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PopgymConfig:
   """A POPGym run: the agent, how it runs, and its variant label."""
@@ -420,10 +433,7 @@ class PopgymConfig:
   def __post_init__(self):
     check_task(self.agent.task, self.agent.method)
     if not self.variant:
-      label = f"{self.agent.task}-{self.agent.core}"
-      if self.agent.loss != "a2c":  # PPO and A2C runs are not pooled.
-        label += f"-{self.agent.loss}"
-      object.__setattr__(self, "variant", label)
+      object.__setattr__(self, "variant", default_variant(self.agent))
 
 
 def build_config() -> PopgymConfig:

@@ -78,7 +78,7 @@ def test_run_writes_run_dir_evaluation_and_resume_is_exact(tmp_path):
   summary = run_meta_cartpole.run(config=_config(full))
   config = json.loads((full / "config.json").read_text())
   assert config["experiment"] == "meta_cartpole"
-  assert config["extra"]["variant"] == "mlp"
+  assert config["extra"]["variant"] == "MetaCartPole-mlp"
   rows = rows_of(full)
   assert len(rows) == 2 * 4 and rows[-1]["env_steps"] == 64
   # One reward per step of CartPole while the meta-episode runs.
@@ -126,7 +126,7 @@ def test_flags_build_the_config():
   with flagsaver.flagsaver(**values):
     config = run_meta_cartpole.build_config()
   assert (config.variant, config.eval_trials, config.eval_episodes) == (
-      "s5", (16, 32), 8)
+      "MetaNoisyStatelessCartPole-s5", (16, 32), 8)
   assert config.agent.task == "MetaNoisyStatelessCartPole"
 
 

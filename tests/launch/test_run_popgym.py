@@ -104,6 +104,9 @@ def test_ppo_flags_build_the_config():
     config = run_popgym.build_config()
   agent = config.agent
   assert config.variant == f"RepeatPreviousEasy-{agent.core}-ppo"
+  with flagsaver.flagsaver(**{**values, "no_reset": True}):
+    assert run_popgym.build_config().variant == (
+        f"RepeatPreviousEasy-{agent.core}-ppo-noreset")
   assert (agent.loss, agent.ppo_epochs, agent.num_minibatches) == (
       "ppo", 3, 2)
   assert (agent.ppo_clip, agent.lambda_, agent.adam_eps) == (0.3, 1.0, 1e-5)
