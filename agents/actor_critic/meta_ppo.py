@@ -55,8 +55,8 @@ from agents.actor_critic.networks import Networks
 from agents.actor_critic.types import Array, MetaParams, Metrics, PRNGKey
 
 __all__ = ["MinibatchCarry", "gae_learned", "make_meta_ppo_update",
-           "make_window_loss",
-           "meta_ppo_optimizer", "num_windows", "outer_hyperparams"]
+           "make_window_loss", "meta_ppo_optimizer", "num_windows",
+           "outer_hyperparams"]
 
 #: Adam's ``eps_root`` inside the differentiated steps: finite second
 #: derivatives where a gradient entry is exactly zero.

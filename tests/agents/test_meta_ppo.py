@@ -109,12 +109,12 @@ def test_gae_once_per_rollout_when_gamma_and_lambda_are_constants():
                                g["entropy_weight"], rtol=1e-12)
 
 
-def _agent_and_traj(*, seed=0, ppo_epochs=2, **kwargs):
+def _agent_and_traj(*, seed=0, ppo_epochs=2, learned=_LEARNED, **kwargs):
   """A small MG-PPO agent on RepeatPreviousEasy and its second rollout."""
   cfg = ActorCriticConfig(
       task="RepeatPreviousEasy", core="gru", width=8, num_layers=1,
       num_envs=4, unroll_length=16, loss="ppo", method="mg",
-      learned=_LEARNED, ppo_epochs=ppo_epochs, num_minibatches=2,
+      learned=learned, ppo_epochs=ppo_epochs, num_minibatches=2,
       entropy_weight=0.05, **kwargs)
   agent = training.make_agent(cfg)
   state = training.init_state(jax.random.key(seed), agent)
@@ -129,11 +129,13 @@ def _count(opt_state):
   return int(optax.tree.get(opt_state, "count"))
 
 
-@pytest.mark.parametrize("K", [1, 2])
-def test_frozen_meta_parameters_take_plain_ppo_steps(K):
+@pytest.mark.parametrize("K,learned", [(1, _LEARNED), (2, _LEARNED),
+                                       (1, ("entropy_weight",))])
+def test_frozen_meta_parameters_take_plain_ppo_steps(K, learned):
   """With a meta-optimiser that never moves ``w``, the learner ends where
-  plain PPO (same minibatch order, same Adam ``eps_root``) ends."""
-  agent, state, traj = _agent_and_traj(K=K)
+  plain PPO (same minibatch order, same Adam ``eps_root``) ends; with the
+  entropy weight alone learned, GAE is computed once per rollout."""
+  agent, state, traj = _agent_and_traj(K=K, learned=learned)
   cfg = agent.config
   update = meta_ppo.make_meta_ppo_update(
       cfg, agent.networks, meta_optimizer=optax.set_to_zero())
