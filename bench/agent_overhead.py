@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pathlib
 import statistics
 import sys
 import time
@@ -42,8 +43,11 @@ import jax
 import optax
 from absl import app, flags
 
-from agents.actor_critic import training
-from agents.actor_critic.config import ActorCriticConfig
+# `python bench/<script>.py` works from any directory: `agents`, `tasks` and
+# `launch` are not installed, so the repository root goes on the path.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from agents.actor_critic import training  # noqa: E402
+from agents.actor_critic.config import ActorCriticConfig  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer(
     "iterations", 64, "Fixed-agent iterations per timed call (meta agents "

@@ -47,7 +47,10 @@ import jax
 import jax.numpy as jnp
 from absl import app
 
-from agents.actor_critic import online, training
+# `python bench/<script>.py` works from any directory: `agents`, `tasks` and
+# `launch` are not installed, so the repository root goes on the path.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from agents.actor_critic import online, training  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import agent_overhead  # noqa: E402  (its --iterations, --repeats, --seeds)

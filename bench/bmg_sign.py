@@ -34,14 +34,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pathlib
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from agents.actor_critic import learning, losses, online, training
-from agents.actor_critic.config import ActorCriticConfig
+# `python bench/<script>.py` works from any directory: `agents`, `tasks` and
+# `launch` are not installed, so the repository root goes on the path.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from agents.actor_critic import learning, losses, online, training  # noqa: E402
+from agents.actor_critic.config import ActorCriticConfig  # noqa: E402
 
 POINTS = flags.DEFINE_list(
     "points", ["20000", "90000", "105000", "190000"],

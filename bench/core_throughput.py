@@ -90,14 +90,19 @@ import dataclasses
 import functools
 import json
 import os
+import pathlib
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
 import jax
 
-from agents.actor_critic import acting, learning, networks, ppo, training
-from agents.actor_critic.config import ActorCriticConfig
+# `python bench/<script>.py` works from any directory: `agents`, `tasks` and
+# `launch` are not installed, so the repository root goes on the path.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from agents.actor_critic import acting, learning, networks, ppo, training  # noqa: E402
+from agents.actor_critic.config import ActorCriticConfig  # noqa: E402
 
 #: Timed parts, see :func:`part_fn`.
 PARTS = ("acting", "policy", "update", "ppo")

@@ -37,6 +37,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import pathlib
+import sys
 import time
 
 import jax
@@ -44,8 +46,11 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from agents.actor_critic import training
-from launch import run_two_colors
+# `python bench/<script>.py` works from any directory: `agents`, `tasks` and
+# `launch` are not installed, so the repository root goes on the path.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from agents.actor_critic import training  # noqa: E402
+from launch import run_two_colors  # noqa: E402
 
 STEPS = flags.DEFINE_integer("steps", 1_000_000, "Env steps per run.")
 SEEDS = flags.DEFINE_integer("seeds", 2, "Seeds per schedule.")

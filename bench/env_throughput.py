@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import statistics
 import sys
 import time
@@ -39,8 +40,11 @@ import gymnax
 import jax
 import jax.numpy as jnp
 
-import tasks
-from tasks.wrappers import AutoReset
+# `python bench/<script>.py` works from any directory: `agents`, `tasks` and
+# `launch` are not installed, so the repository root goes on the path.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import tasks  # noqa: E402
+from tasks.wrappers import AutoReset  # noqa: E402
 
 _REFERENCE = "gymnax/CartPole-v1"
 _POPGYM_PREFIXES = (

@@ -28,10 +28,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import launch.run_two_colors  # noqa: F401  (registers the swap periods)
-from agents.actor_critic.config import ActorCriticConfig
-from agents.actor_critic.training import init_state, make_agent
-from launch.rundir import RunDir
+# `python bench/<script>.py` works from any directory: `agents`, `tasks` and
+# `launch` are not installed, so the repository root goes on the path.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import launch.run_two_colors  # noqa: E402, F401  (registers the swap periods)
+from agents.actor_critic.config import ActorCriticConfig  # noqa: E402
+from agents.actor_critic.training import init_state, make_agent  # noqa: E402
+from launch.rundir import RunDir  # noqa: E402
 
 
 def load(path: str):
