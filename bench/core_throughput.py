@@ -59,10 +59,22 @@ encoder and heads (3) that is 20 against 9, and the measured ratio (2.0 to
 out of the rollout's ``lax.scan`` (the compiled loop body holds no ``exp``
 but the GLU's sigmoid; constant parameters, i.e. discretised at compile
 time, were only 2-7% cheaper), and the step now reads precomputed real
-weights (:func:`agents.s5.step_weights`) anyway. The ``ppo`` part (2 epochs
-x 2 minibatches) finished for the GRU only at that load: 214 CPU
-microseconds per environment step. ``acting``'s ``compile_s`` is ~0: its
-rollout was compiled to collect the fixed trajectory.
+weights (:func:`agents.s5.step_weights`) anyway. ``acting``'s
+``compile_s`` is ~0: its rollout was compiled to collect the fixed
+trajectory.
+
+Measured, one PPO iteration end to end (2026-12-06, load average 5 to 6:
+this script and two training runs on the 2 cores; ``--parts ppo
+--lengths 256 --batch 16 --ppo_epochs 4 --num_minibatches 4 --repeats 5``,
+i.e. the rollout and 16 minibatch steps of the PPO settings of
+``results/ppo/README.md``; rows in ``bench/results/core_throughput_ppo.jsonl``).
+Width 128: GRU 3,313 steps/s (150 CPU-us per step), S5 2 layers 5,001
+(1.51x the GRU's; 1.62x per CPU-second), S5 1 layer 13,143 (3.97x; 2.84x).
+Width 256, the paper's sizes: GRU 1,176 steps/s (647 CPU-us), S5 4 layers
+1,643 (1.40x; 1.45x per CPU-second). So although the 4-layer S5 acts at
+about half the GRU's speed, a whole PPO iteration is faster with it: the
+16 minibatch replays dominate, and the S5's replay runs its dense maps
+over all T x B rows at once while the GRU's run inside the sequential scan.
 
 Measured, learner update (width 128, B = 16, A2C, 2026-11-22, load average
 34 to 44; CPU seconds are the steadier figure):
