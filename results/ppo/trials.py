@@ -1,0 +1,123 @@
+"""Return by trial of meta-CartPole runs: the in-context table and figure.
+
+Reads ``trial_returns.json`` (written by ``launch.run_meta_cartpole``: the
+mean return of each trial, per seed, over evaluation episodes of 16 and of
+32 trials) from run directories, pools the seeds of the directories given
+under one label, and prints one markdown row per label: the mean return per
+trial of trials 1-4, 13-16 and 29-32 (the last four of the 32-trial
+evaluation, past the 16-trial training horizon), the paired differences
+13-16 minus 1-4 and 29-32 minus 13-16, the slope per trial over trials
+17-32, and whether the 13-16 and 1-4 intervals are disjoint; each as mean
+± 95% Student-t half-width over seeds. Draws the mean ± 95% interval per
+trial for each label::
+
+  python results/ppo/trials.py --out=results/ppo/meta_cartpole.png \\
+      S5=/work/runs/ppo2/mcp-s5,/work/runs/ppo2/mcp-s5-seed1 \\
+      GRU=/work/runs/ppo2/mcp-gru
+
+References:
+  Lu et al., `Structured State Space Models for In-Context Reinforcement
+  Learning <https://arxiv.org/abs/2303.03982>`_, 2023 (Fig. 3: return by
+  trial, 16 training trials, 32 at evaluation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+from launch.results import t_interval  # noqa: E402
+
+GROUPS = ((1, 4), (13, 16), (29, 32))
+
+
+def load(paths: list[str]) -> np.ndarray:
+  """Per-seed mean return of each of 32 trials, ``[seeds, 32]``, pooled."""
+  rows = []
+  for path in paths:
+    with open(os.path.join(path, "trial_returns.json")) as f:
+      rows.extend(json.load(f)["32"]["per_seed"])
+  return np.asarray(rows, np.float64)
+
+
+def group(per_seed: np.ndarray, lo: int, hi: int) -> np.ndarray:
+  """Each seed's mean return per trial over trials ``lo..hi`` (1-based)."""
+  return per_seed[:, lo - 1:hi].mean(axis=1)
+
+
+def _fmt(values, digits: int = 3) -> str:
+  mean, half, _ = t_interval(values)
+  return f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def row(label: str, per_seed: np.ndarray) -> str:
+  """One markdown row of the table (see the module docstring)."""
+  early, late, past = (group(per_seed, lo, hi) for lo, hi in GROUPS)
+  slopes = [np.polyfit(np.arange(17, 33), p[16:], 1)[0] for p in per_seed]
+  (m_early, h_early, _), (m_late, h_late, _) = (
+    t_interval(early), t_interval(late))
+  disjoint = m_late - h_late > m_early + h_early
+  cells = [
+    label, str(len(per_seed)), _fmt(early), _fmt(late), _fmt(past),
+    _fmt(late - early), _fmt(past - late), _fmt(slopes, digits=4),
+    "yes" if disjoint else "no",
+  ]
+  return "| " + " | ".join(cells) + " |"
+
+
+HEADER = (
+  "| run | seeds | trials 1-4 | 13-16 | 29-32 | 13-16 minus 1-4 (paired) "
+  "| 29-32 minus 13-16 (paired) | slope per trial, 17-32 "
+  "| 13-16 and 1-4 intervals disjoint |\n"
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def plot(curves: dict[str, np.ndarray], out: str) -> None:
+  """Mean ± 95% interval of the return of each trial, one line per label."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  trials = np.arange(1, 33)
+  for label, per_seed in curves.items():
+    stats = [t_interval(per_seed[:, i]) for i in range(32)]
+    mean = np.array([s[0] for s in stats])
+    half = np.array([s[1] for s in stats])
+    ax.plot(trials, mean, label=f"{label} ({len(per_seed)} seeds)")
+    ax.fill_between(trials, mean - half, mean + half, alpha=0.2)
+  ax.axvline(16.5, color="grey", linestyle=":", label="training horizon")
+  ax.set_xlabel("trial")
+  ax.set_ylabel("mean return per trial")
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out, dpi=120)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("runs", nargs="+", help="LABEL=RUN_DIR[,RUN_DIR...]")
+  parser.add_argument("--out", help="figure path (PNG); none if omitted")
+  args = parser.parse_args()
+  curves = {}
+  for spec in args.runs:
+    label, sep, paths = spec.partition("=")
+    if not sep or not paths:
+      parser.error(f"expected LABEL=RUN_DIR[,RUN_DIR...], got {spec!r}")
+    curves[label] = load(paths.split(","))
+  print(HEADER)
+  for label, per_seed in curves.items():
+    print(row(label, per_seed))
+  if args.out:
+    plot(curves, args.out)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,49 @@
+"""``results/ppo/trials.py``: pooled seeds, trial groups and their intervals."""
+
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+_PATH = pathlib.Path(__file__).resolve().parents[1] / "results/ppo/trials.py"
+
+
+@pytest.fixture(scope="module")
+def trials():
+  spec = importlib.util.spec_from_file_location("trials", _PATH)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _write(run_dir, per_seed):
+  run_dir.mkdir()
+  payload = {"32": {"per_seed": per_seed, "mean": [], "completed": []}}
+  (run_dir / "trial_returns.json").write_text(json.dumps(payload))
+
+
+def test_seeds_of_several_directories_are_pooled(trials, tmp_path):
+  _write(tmp_path / "a", [[0.0] * 32, [1.0] * 32])
+  _write(tmp_path / "b", [[2.0] * 32])
+  pooled = trials.load([str(tmp_path / "a"), str(tmp_path / "b")])
+  assert pooled.shape == (3, 32)
+  np.testing.assert_array_equal(pooled[:, 0], [0.0, 1.0, 2.0])
+
+
+def test_row_by_hand(trials):
+  # Seed s earns 0.1 * s + 0.01 * trial up to trial 16, then stays flat.
+  trial = np.minimum(np.arange(1, 33), 16)
+  per_seed = np.stack([0.1 * s + 0.01 * trial for s in range(3)])
+  np.testing.assert_allclose(
+    trials.group(per_seed, 1, 4), [0.025, 0.125, 0.225])
+  cells = [c.strip() for c in trials.row("x", per_seed).split("|")[1:-1]]
+  # 1-4: mean 0.125, sd 0.1, half = t(0.975, 2) * 0.1 / sqrt(3) = 0.248.
+  assert cells[:3] == ["x", "3", "0.125 ± 0.248"]
+  assert cells[5] == "0.120 ± 0.000"  # 13-16 minus 1-4: 14.5 - 2.5 trials
+  assert cells[6] == "0.015 ± 0.000"  # 29-32 (= 16) minus 13-16 (14.5)
+  assert cells[7] == "0.0000 ± 0.0000"  # flat past the horizon
+  assert cells[8] == "no"  # the seeds' spread hides the rise
+  tight = np.stack([0.001 * s + 0.01 * trial for s in range(3)])
+  assert trials.row("y", tight).endswith("| yes |")
