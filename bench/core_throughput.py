@@ -75,7 +75,7 @@ Width 256, the paper's sizes: GRU 1,176 steps/s (647 CPU-us), S5 4 layers
 about half the GRU's speed, a whole PPO iteration is faster with it: the
 16 minibatch replays dominate, and the S5's replay runs its dense maps
 over all T x B rows at once while the GRU's run inside the sequential scan.
-By the acting rows above (same width, B and T), acting is about 3% of the
+By the acting rows above (same width and B, T = 128), acting is ~3% of the
 GRU's PPO iteration (20.8 of 647 CPU-us per step) and 9% of the S5's (40.9
 of 448).
 
