@@ -14,13 +14,21 @@ Each line printed is one JSON object: ``method``, ``us_per_env_step``
 ``ratio_min`` (fastest ÷ fastest, the least noisy on a shared machine),
 ``ratio_cpu`` (process CPU time), ``updates_per_env_step`` (learner
 updates per environment step, from the Adam step count: equal for every
-method), ``compile_s``, ``load_1m`` (the machine's 1-minute load average
-at the end of the timing). Targets (issue 12): ratio ≤ 1.5 for MG ``K = 1``
-and BMG ``K = 1, L = 8``.
+method; ``null`` with ``--learner=paper``, whose SGD keeps no count),
+``learner``, ``compile_s``, ``load_1m`` (the machine's 1-minute load
+average at the end of the timing). Targets (issue 12): ratio ≤ 1.5 for MG
+``K = 1`` and BMG ``K = 1, L = 8``.
+
+``--learner=paper`` times the learner of the Two-Colors results instead
+(SGD 0.1, clip 1, separate 2 × 256 MLPs). Measured 2026-12-06 on
+main, load 1.3–1.7, three runs: MG 1.54, 1.57, 1.55 (CPU 1.46–1.49),
+BMG 1.17–1.20; the default 2 × 64 Adam learner at load 3: MG 1.83, BMG
+0.75 (``bench/results/agent_overhead.jsonl``, session ``s11``).
 
 Command::
 
   python bench/agent_overhead.py --iterations=64 --repeats=7
+  python bench/agent_overhead.py --iterations=64 --repeats=7 --learner=paper
 
 References:
   Flennerhag et al, `Bootstrapped Meta-Learning
@@ -54,6 +62,15 @@ ITERATIONS = flags.DEFINE_integer(
     "run as many environment steps).")
 REPEATS = flags.DEFINE_integer("repeats", 7, "Timed calls per program.")
 SEEDS = flags.DEFINE_integer("seeds", 2, "Vmapped seeds.")
+LEARNER = flags.DEFINE_enum(
+    "learner", "adam", ["adam", "paper"], "adam: the 2 x 64 shared MLP with "
+    "clipped Adam of CONFIGS; paper: the Two-Colors launcher's learner (SGD "
+    "0.1, global-norm clip 1, separate 2 x 256 policy and value MLPs).")
+
+#: The learner of Luketina et al. (Table 3) that ``launch.run_two_colors``
+#: and the issue-12 results use.
+PAPER_LEARNER = dict(optimizer="sgd", learning_rate=0.1, max_grad_norm=1.0,
+                     separate_networks=True, width=256)
 
 _BASE = dict(task="TwoColors", core="mlp", width=64, num_envs=1,
              unroll_length=16, discount=0.99, lambda_=1.0, outer_lambda=1.0,
@@ -83,20 +100,24 @@ def _program(config: ActorCriticConfig, env_steps: int, seeds: int):
   return compiled, state, n * per, time.perf_counter() - t0
 
 
-def _updates(state) -> int:
+def _updates(state) -> int | None:
+  """Learner updates of seed 0 (Adam's step count; ``None`` without Adam)."""
   counts = [s.count for s in jax.tree.leaves(
       state.learner.opt_state,
       is_leaf=lambda s: isinstance(s, optax.ScaleByAdamState))
             if isinstance(s, optax.ScaleByAdamState)]
-  return int(counts[0][0])
+  return int(counts[0][0]) if counts else None
 
 
 def main(argv):
   """Prints one JSON line per method (see the module docstring)."""
   del argv
   steps = ITERATIONS.value * 16
+  configs = CONFIGS if LEARNER.value == "adam" else {
+      name: dataclasses.replace(c, **PAPER_LEARNER)
+      for name, c in CONFIGS.items()}
   programs = {name: _program(c, steps, SEEDS.value)
-              for name, c in CONFIGS.items()}
+              for name, c in configs.items()}
   wall = {n: [] for n in programs}
   cpu = {n: [] for n in programs}
   finals = {}
@@ -109,6 +130,7 @@ def main(argv):
   per_step = {n: [t / programs[n][2] for t in wall[n]] for n in programs}
   cpu_step = {n: [t / programs[n][2] for t in cpu[n]] for n in programs}
   base, base_cpu = per_step["fixed"], cpu_step["fixed"]
+  updates = {n: _updates(finals[n]) for n in programs}
   for name, (_, _, env_steps, compile_s) in programs.items():
     print(json.dumps({
         "method": name,
@@ -117,7 +139,9 @@ def main(argv):
         "ratio_min": min(per_step[name]) / min(base),
         "ratio_cpu": (statistics.median(cpu_step[name])
                       / statistics.median(base_cpu)),
-        "updates_per_env_step": _updates(finals[name]) / env_steps,
+        "updates_per_env_step": (None if updates[name] is None
+                                 else updates[name] / env_steps),
+        "learner": LEARNER.value,
         "env_steps": env_steps, "compile_s": compile_s,
         "load_1m": os.getloadavg()[0]}))
   print("target: ratio <= 1.5 for mg_K1 and bmg_K1_L8", file=sys.stderr)
