@@ -1,5 +1,5 @@
-r"""Headroom of an entropy-weight schedule on Two-Colors: an oracle that
-knows when the colours swap.
+r"""Headroom of an entropy-weight schedule on Two-Colors or the switching
+bandit: an oracle that knows when the colours swap (the best arm changes).
 
 A context can only make the entropy weight a function of recent rewards;
 the best it can do is approximate a schedule in time since the last swap.
@@ -21,6 +21,13 @@ Command (the papers' learner with clipping, 1M steps, 2 seeds)::
       --max_grad_norm=1 --high=0.2,0.4 --low=0.05,0.1 \
       --duration=0,20000,40000
 
+The switching bandit (V5; the bandit launcher's learner, Adam 1e-2,
+shared 2 × 32 MLP; the Two-Colors learner flags do not apply; periods and
+durations are steps of each bandit stream)::
+
+  python bench/entropy_oracle.py --task=bandit --steps=768000 --seeds=3 \
+      --high=0.5,0.8 --low=0.1,0.2,0.3 --duration=0,100,200,400
+
 Each printed line is a JSON object: ``high``, ``low``, ``duration``,
 ``lifetime`` (mean over seeds), ``ci`` (95%), ``per_seed``, and the
 phase profile ``by_tenth`` (reward per step in each tenth of a period
@@ -34,6 +41,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -50,8 +58,10 @@ from absl import app, flags
 # `launch` are not installed, so the repository root goes on the path.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from agents.actor_critic import training  # noqa: E402
-from launch import run_two_colors  # noqa: E402
+from launch import run_bandit, run_two_colors  # noqa: E402
 
+TASK = flags.DEFINE_enum(
+    "task", "two_colors", ["two_colors", "bandit"], "Environment.")
 STEPS = flags.DEFINE_integer("steps", 1_000_000, "Env steps per run.")
 SEEDS = flags.DEFINE_integer("seeds", 2, "Seeds per schedule.")
 HIGH = flags.DEFINE_list("high", ["0.2", "0.4"], "Weights after a swap.")
@@ -59,28 +69,54 @@ LOW = flags.DEFINE_list("low", ["0.05", "0.1"], "Weights late in a period.")
 DURATION = flags.DEFINE_list(
     "duration", ["0", "20000", "40000"], "Steps of `high` after a swap "
     "(0: the fixed weight `low`).")
-OPTIMIZER = flags.DEFINE_string("optimizer", "sgd", "Inner rule.")
-LR = flags.DEFINE_float("learning_rate", 0.1, "Inner step size.")
-MAX_NORM = flags.DEFINE_float("max_grad_norm", 1.0, "Gradient clipping.")
-WIDTH = flags.DEFINE_integer("width", 256, "MLP width.")
-SEPARATE = flags.DEFINE_bool("separate_networks", True, "Separate MLPs.")
+# The learner: unset flags take the task's (Two-Colors: the papers' SGD
+# 0.1, clip 1, separate 2 x 256 MLPs; bandit: its launcher's Adam 1e-2).
+OPTIMIZER = flags.DEFINE_string("optimizer", None, "Inner rule.")
+LR = flags.DEFINE_float("learning_rate", None, "Inner step size.")
+MAX_NORM = flags.DEFINE_float("max_grad_norm", None, "Gradient clipping.")
+WIDTH = flags.DEFINE_integer("width", None, "MLP width.")
+SEPARATE = flags.DEFINE_bool("separate_networks", None, "Separate MLPs.")
+_TWO_COLORS_LEARNER = {"optimizer": "sgd", "learning_rate": 0.1,
+                       "max_grad_norm": 1.0, "width": 256,
+                       "separate_networks": True}
 
-_PERIOD = 100_000
+#: Swap period and the clock it counts: Two-Colors in environment steps of
+#: all streams, the bandit in steps of each stream (its arms switch every
+#: 2,000 steps of a stream).
+_PERIOD = {"two_colors": 100_000, "bandit": run_bandit.SWITCH_PERIOD}
+
+
+def clock_per_iteration(config) -> int:
+  """How far one learner iteration advances the task's swap clock."""
+  if TASK.value == "bandit":
+    return config.unroll_length
+  return config.unroll_length * config.num_envs
+
+
+def first_rollout(agent) -> int:
+  """Index of the scan's first rollout on the task's clock: 1 where
+  ``init_state`` already collected one (a meta-learning agent's pending
+  rollout, which the oracle does not train on)."""
+  state = jax.eval_shape(lambda k: training.init_state(k, agent),
+                         jax.random.key(0))
+  return 0 if state.pending is None else 1
 
 
 def make_program(agent, num_iterations: int):
   """``run(key, high, low, duration) -> rewards per iteration``."""
-  period = _PERIOD
-  per_iteration = agent.config.unroll_length * agent.config.num_envs
+  period = _PERIOD[TASK.value]
+  per_iteration = clock_per_iteration(agent.config)
+  first = first_rollout(agent)
 
   def one(key, high, low, duration):
     state = training.init_state(key, agent)
 
     def body(carry, i):
       learner, actor = carry
-      t = (i * per_iteration) % period
+      start = (i + first) * per_iteration  # On the task's clock.
+      t = start % period
       # Before the first swap the oracle has nothing to react to.
-      after_swap = (i * per_iteration >= period) & (t < duration)
+      after_swap = (start >= period) & (t < duration)
       w = jnp.where(after_swap, high, low)
       meta = {"entropy_weight": jnp.log(w) - jnp.log1p(-w)}
       actor, traj = training.heal_rollout(agent, learner.params, actor)
@@ -94,25 +130,43 @@ def make_program(agent, num_iterations: int):
   return jax.jit(jax.vmap(one))
 
 
-def profile(rewards: np.ndarray, per_iteration: int) -> list[float]:
+def profile(rewards: np.ndarray, per_iteration: int,
+            first: int) -> list[float]:
   """Mean reward in each tenth of a period, periods after the first."""
-  steps = np.arange(rewards.shape[-1]) * per_iteration
-  keep = steps >= _PERIOD
-  tenth = ((steps % _PERIOD) * 10 // _PERIOD)[keep]
+  period = _PERIOD[TASK.value]
+  steps = (np.arange(rewards.shape[-1]) + first) * per_iteration
+  keep = steps >= period
+  tenth = ((steps % period) * 10 // period)[keep]
   r = rewards[..., keep]
   return [float(r[..., tenth == k].mean()) for k in range(10)]
 
 
+def learner_overrides() -> dict:
+  """The learner flags that were set."""
+  given = {"optimizer": OPTIMIZER.value, "learning_rate": LR.value,
+           "max_grad_norm": MAX_NORM.value, "width": WIDTH.value,
+           "separate_networks": SEPARATE.value}
+  return {k: v for k, v in given.items() if v is not None}
+
+
+def make_agent_config():
+  """The task's learner, with the learner flags that were set."""
+  if TASK.value == "bandit":
+    config = run_bandit.make_agent_config(
+        method="mg", context="none", steps=STEPS.value)
+    return dataclasses.replace(config, **learner_overrides())
+  return run_two_colors.make_config(
+      method="mg", context="none", steps=STEPS.value,
+      **(_TWO_COLORS_LEARNER | learner_overrides())).agent
+
+
 def main(argv):
   del argv
-  config = run_two_colors.make_config(
-      method="mg", context="none", steps=STEPS.value,
-      optimizer=OPTIMIZER.value, learning_rate=LR.value,
-      max_grad_norm=MAX_NORM.value, width=WIDTH.value,
-      separate_networks=SEPARATE.value).agent
+  config = make_agent_config()
   agent = training.make_agent(config)
-  per_iteration = config.unroll_length * config.num_envs
-  num_iterations = math.ceil(STEPS.value / per_iteration)
+  steps_per_iteration = config.unroll_length * config.num_envs
+  per_iteration = clock_per_iteration(config)
+  num_iterations = math.ceil(STEPS.value / steps_per_iteration)
   cells = [(float(h), float(lo), int(d)) for h, lo, d in itertools.product(
       HIGH.value, LOW.value, DURATION.value)]
   # duration 0 ignores `high`: keep one fixed cell per `low`.
@@ -133,6 +187,7 @@ def main(argv):
   rewards = np.asarray(program(keys, high, low, dur)).reshape(
       len(unique), SEEDS.value, num_iterations)
   wall = time.time() - start
+  first = first_rollout(agent)
   for (h, lo, d), r in zip(unique, rewards, strict=True):
     per_seed = r.mean(-1)
     ci = (1.96 * per_seed.std(ddof=1) / math.sqrt(len(per_seed))
@@ -141,8 +196,9 @@ def main(argv):
         "high": h if d else None, "low": lo, "duration": d,
         "lifetime": float(per_seed.mean()), "ci": float(ci),
         "per_seed": [round(float(x), 4) for x in per_seed],
-        "by_tenth": [round(x, 3) for x in profile(r, per_iteration)],
-        "steps": num_iterations * per_iteration, "runs": n,
+        "by_tenth": [round(x, 3) for x in profile(r, per_iteration, first)],
+        "task": TASK.value, "learner": learner_overrides(),
+        "steps": num_iterations * steps_per_iteration, "runs": n,
         "wall_s": round(wall, 1)}), flush=True)
 
 

@@ -47,6 +47,7 @@ from absl import app, flags
 
 from agents.actor_critic.config import (
     KL_REDUCTIONS,
+    OPTIMIZERS,
     TARGET_MODES,
     ActorCriticConfig,
 )
@@ -71,7 +72,12 @@ NUM_ENVS = flags.DEFINE_integer(
 UNROLL = flags.DEFINE_integer("unroll_length", 8, "Rollout length T.", **_KW)
 WIDTH = flags.DEFINE_integer("width", 32, "MLP width (2 layers).", **_KW)
 LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", 1e-2, "Inner Adam step size.", **_KW)
+    "learning_rate", 1e-2, "Inner step size.", **_KW)
+OPTIMIZER = flags.DEFINE_string(
+    "optimizer", "adam", f"Inner update rule: {OPTIMIZERS}.", **_KW)
+MAX_GRAD_NORM = flags.DEFINE_float(
+    "max_grad_norm", 1.0, "Inner global-norm gradient clipping (0: none).",
+    **_KW)
 ENTROPY_WEIGHT = flags.DEFINE_float(
     "entropy_weight", 0.1, "Entropy weight (fixed value, or the learned "
     "one's initial value).", **_KW)
@@ -137,6 +143,7 @@ class BanditConfig:
 def make_agent_config(*, method: str, context: str, steps: int,
                       num_envs: int = 8, unroll_length: int = 8,
                       width: int = 32, learning_rate: float = 1e-2,
+                      optimizer: str = "adam", max_grad_norm: float = 1.0,
                       entropy_weight: float = 0.1,
                       meta_learning_rate: float = 1e-3, K: int = 1,
                       L: int = 2, context_history: int = 20,
@@ -162,7 +169,8 @@ def make_agent_config(*, method: str, context: str, steps: int,
   agent = ActorCriticConfig(
       task=_TASK, core="mlp", width=width, num_envs=num_envs,
       unroll_length=unroll_length, learning_rate=learning_rate,
-      discount=_DISCOUNT, lambda_=0.0, entropy_weight=entropy_weight,
+      optimizer=optimizer, max_grad_norm=max_grad_norm, discount=_DISCOUNT,
+      lambda_=0.0, entropy_weight=entropy_weight,
       learned=learned, method="none" if method == "fixed" else method,
       K=K, L=L if method == "bmg" else 1,
       meta_learning_rate=meta_learning_rate, outer_discount=_DISCOUNT,
@@ -197,6 +205,7 @@ def build_config() -> BanditConfig:
       method=method, context=context, steps=STEPS.value,
       num_envs=NUM_ENVS.value, unroll_length=UNROLL.value,
       width=WIDTH.value, learning_rate=LEARNING_RATE.value,
+      optimizer=OPTIMIZER.value, max_grad_norm=MAX_GRAD_NORM.value,
       entropy_weight=ENTROPY_WEIGHT.value,
       meta_learning_rate=META_LEARNING_RATE.value, K=K_STEPS.value,
       L=L_STEPS.value, context_history=HISTORY.value,
@@ -240,6 +249,8 @@ def register_validators() -> None:
       ["meta_learning_rate", "K", "outer_entropy_weight"], flag="method",
       values=("mg", "bmg"), why="a fixed entropy weight is not "
       "meta-learned.")
+  flag_checks.one_of("optimizer", OPTIMIZERS)
+  flag_checks.at_least(0, "max_grad_norm")
   flag_checks.one_of("target_mode", TARGET_MODES)
   flag_checks.one_of("kl_reduction", KL_REDUCTIONS)
   flag_checks.refuse_unless(["L", "target_mode", "kl_reduction"],

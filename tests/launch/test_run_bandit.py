@@ -63,6 +63,7 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
     (dict(method="fixed", context="rich"), r"context \(got --context=rich"),
     (dict(steps=0), "--steps must be >= 1"),
     (dict(method="bmg", context="none", K=0), "K must be >= 1"),
+    (dict(optimizer="rmsprop"), r"valid choices: \('adam', 'sgd'\)"),
 ])
 def test_bad_flags_fail_before_compute(flag_values, match):
   with flagsaver.flagsaver(**flag_values):
@@ -75,7 +76,8 @@ def test_bad_flags_fail_before_compute(flag_values, match):
 _BANDIT_DEFAULTS = dict(width=32, learning_rate=1e-2, entropy_weight=0.1,
                         meta_learning_rate=1e-3, K=1, L=2,
                         context_history=20, outer_entropy_weight=0.0,
-                        context_pretrain=False, target_mode="bootstrap")
+                        context_pretrain=False, target_mode="bootstrap",
+                        optimizer="adam", max_grad_norm=1.0)
 
 
 def test_flags_build_the_variant():
@@ -94,6 +96,21 @@ def test_flags_build_the_variant():
     agent = run_bandit.build_config().agent
   assert (agent.context, agent.context_stats, agent.L) == (True, "reward", 2)
   assert (agent.context_pretrain, agent.target_mode) == (False, "bootstrap")
+
+
+def test_inner_rule_flags_reach_the_agent():
+  with flagsaver.flagsaver(method="fixed", context="none", steps=9600,
+                           **_BANDIT_DEFAULTS):
+    agent = run_bandit.build_config().agent
+  assert (agent.optimizer, agent.learning_rate, agent.max_grad_norm) == (
+      "adam", 1e-2, 1.0)
+  flags = dict(_BANDIT_DEFAULTS, optimizer="sgd", learning_rate=0.5,
+               max_grad_norm=0.0)
+  with flagsaver.flagsaver(method="mg", context="reward", steps=9600,
+                           **flags):
+    agent = run_bandit.build_config().agent
+  assert (agent.optimizer, agent.learning_rate, agent.max_grad_norm) == (
+      "sgd", 0.5, 0.0)
 
 
 def test_pretrained_context_and_average_target_reach_the_agent():
