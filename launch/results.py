@@ -441,6 +441,11 @@ def _kept_rows(experiment: str, previous: str,
   present = {base(v) for v in variants}
   rows = [r for r in md.parse_seed_table(previous)
           if base(r.variant) not in present]
+  # A table without a task column held one task; when the runs now hold
+  # one too, the kept rows rank with theirs instead of as another task.
+  tasks = {r.task for r in runs}
+  if len(tasks) == 1 and all(not r.task for r in rows):
+    rows = [r._replace(task=next(iter(tasks))) for r in rows]
   plots = [line for line in previous.splitlines() for r in rows
            if line.startswith(f"![{experiment} {r.variant}](")]
   return rows, plots

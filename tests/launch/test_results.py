@@ -360,6 +360,25 @@ def test_kept_sections_get_a_figure_from_their_table(tmp_path):
   assert bars["logistic β=1 μ=0.99 h=mu"][0] == pytest.approx(2.15)
 
 
+def test_kept_rows_without_a_task_column_rank_with_the_runs(tmp_path):
+  runs = tmp_path / "runs"
+  _run_dir(runs / "bandit" / "new", experiment="bandit", variant="new",
+           task="SwitchingBandit",
+           summary={"final": [0.8, 0.8], "lifetime": [0.8, 0.9]})
+  out = tmp_path / "RESULTS.md"
+  out.write_text(
+      "# Results\n\n## bandit\n\nReturn metric: `reward_mean`.\n\n"
+      "| variant | seeds | final | lifetime | env steps / seed | wall s | "
+      "learned hp (last) | machine |\n|---|---|---|---|---|---|---|---|\n"
+      "| old-high | 3 | 0.9 | 0.95 ± 0.01 | 768,000 | 1 | - | old |\n"
+      "| old-low | 3 | 0.5 | 0.50 ± 0.01 | 768,000 | 1 | - | old |\n")
+  text = results.write_results(runs, out, keep_missing=True)
+  # One task: no task column, and the new row (0.85) ranks between.
+  assert "| task |" not in text
+  assert (text.index("| old-high (kept) |") < text.index("| new |")
+          < text.index("| old-low (kept) |"))
+
+
 def test_kept_rows_merged_with_new_runs(tmp_path):
   runs = tmp_path / "runs"
   _run_dir(runs / "popgym" / "easy-ppo-s5", experiment="popgym",
