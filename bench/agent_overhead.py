@@ -56,6 +56,7 @@ from absl import app, flags
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from agents.actor_critic import training  # noqa: E402
 from agents.actor_critic.config import ActorCriticConfig  # noqa: E402
+from launch import run_two_colors  # noqa: E402
 
 ITERATIONS = flags.DEFINE_integer(
     "iterations", 64, "Fixed-agent iterations per timed call (meta agents "
@@ -66,11 +67,6 @@ LEARNER = flags.DEFINE_enum(
     "learner", "adam", ["adam", "paper"], "adam: the 2 x 64 shared MLP with "
     "clipped Adam of CONFIGS; paper: the Two-Colors launcher's learner (SGD "
     "0.1, global-norm clip 1, separate 2 x 256 policy and value MLPs).")
-
-#: The learner of Luketina et al. (Table 3) that ``launch.run_two_colors``
-#: and the issue-12 results use.
-PAPER_LEARNER = dict(optimizer="sgd", learning_rate=0.1, max_grad_norm=1.0,
-                     separate_networks=True, width=256)
 
 _BASE = dict(task="TwoColors", core="mlp", width=64, num_envs=1,
              unroll_length=16, discount=0.99, lambda_=1.0, outer_lambda=1.0,
@@ -114,7 +110,7 @@ def main(argv):
   del argv
   steps = ITERATIONS.value * 16
   configs = CONFIGS if LEARNER.value == "adam" else {
-      name: dataclasses.replace(c, **PAPER_LEARNER)
+      name: dataclasses.replace(c, **run_two_colors.RESULTS_LEARNER)
       for name, c in CONFIGS.items()}
   programs = {name: _program(c, steps, SEEDS.value)
               for name, c in configs.items()}

@@ -76,9 +76,6 @@ LR = flags.DEFINE_float("learning_rate", None, "Inner step size.")
 MAX_NORM = flags.DEFINE_float("max_grad_norm", None, "Gradient clipping.")
 WIDTH = flags.DEFINE_integer("width", None, "MLP width.")
 SEPARATE = flags.DEFINE_bool("separate_networks", None, "Separate MLPs.")
-_TWO_COLORS_LEARNER = {"optimizer": "sgd", "learning_rate": 0.1,
-                       "max_grad_norm": 1.0, "width": 256,
-                       "separate_networks": True}
 
 #: Swap period and the clock it counts: Two-Colors in environment steps of
 #: all streams, the bandit in steps of each stream (its arms switch every
@@ -102,11 +99,11 @@ def first_rollout(agent) -> int:
   return 0 if state.pending is None else 1
 
 
-def make_program(agent, num_iterations: int):
-  """``run(key, high, low, duration) -> rewards per iteration``."""
+def make_program(agent, num_iterations: int, first: int):
+  """``run(key, high, low, duration) -> rewards per iteration``; the
+  scan's rollout ``i`` is rollout ``i + first`` on the task's clock."""
   period = _PERIOD[TASK.value]
   per_iteration = clock_per_iteration(agent.config)
-  first = first_rollout(agent)
 
   def one(key, high, low, duration):
     state = training.init_state(key, agent)
@@ -157,7 +154,7 @@ def make_agent_config():
     return dataclasses.replace(config, **learner_overrides())
   return run_two_colors.make_config(
       method="mg", context="none", steps=STEPS.value,
-      **(_TWO_COLORS_LEARNER | learner_overrides())).agent
+      **(run_two_colors.RESULTS_LEARNER | learner_overrides())).agent
 
 
 def main(argv):
@@ -182,12 +179,12 @@ def main(argv):
   dur = jnp.repeat(jnp.array([c[2] for c in unique]), SEEDS.value)
   keys = jax.random.split(jax.random.key(0), SEEDS.value)
   keys = jnp.tile(keys, (len(unique),))
-  program = make_program(agent, num_iterations)
+  first = first_rollout(agent)
+  program = make_program(agent, num_iterations, first)
   start = time.time()
   rewards = np.asarray(program(keys, high, low, dur)).reshape(
       len(unique), SEEDS.value, num_iterations)
   wall = time.time() - start
-  first = first_rollout(agent)
   for (h, lo, d), r in zip(unique, rewards, strict=True):
     per_seed = r.mean(-1)
     ci = (1.96 * per_seed.std(ddof=1) / math.sqrt(len(per_seed))

@@ -67,7 +67,8 @@ from launch.actor_critic import Reporting, print_outputs, run_experiment
 from launch.loop import RunSettings
 from tasks.two_colors import TwoColors
 
-__all__ = ["CONTEXTS", "EXPERIMENT", "METHODS", "TwoColorsConfig",
+__all__ = ["CONTEXTS", "EXPERIMENT", "METHODS", "RESULTS_LEARNER",
+           "TwoColorsConfig",
            "build_config", "main", "make_config", "register_validators",
            "run", "task_name"]
 
@@ -82,6 +83,11 @@ _CHECKPOINT_ENV_STEPS = 200_000  # Default checkpoint interval.
 #: The papers' learner (Luketina et al., Table 3): make_config's defaults.
 _PAPER_LEARNER = dict(optimizer="sgd", max_grad_norm=0.0,
                       separate_networks=True)
+#: The learner of the issue-12 Two-Colors results: the papers' with
+#: global-norm clipping at 1 (``--max_grad_norm=1``), as
+#: :class:`ActorCriticConfig` fields. The bench scripts time and probe it.
+RESULTS_LEARNER = dict(optimizer="sgd", learning_rate=0.1, max_grad_norm=1.0,
+                       separate_networks=True, width=256)
 
 METHOD = flags.DEFINE_string(
     "method", "mg", f"Entropy weight: {METHODS}.", **_KW)
