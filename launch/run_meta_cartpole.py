@@ -86,9 +86,11 @@ __all__ = ["META_TASKS", "MetaCartPoleConfig", "build_config",
 
 EXPERIMENT = "meta_cartpole"
 #: Registered meta-CartPole tasks (ours: full state, position only, noisy;
-#: popjaxrl's observation-only projection of the position-only task).
+#: popjaxrl's observation-only projection of the position-only task, and
+#: the same without its trial-done flag).
 META_TASKS = ("MetaCartPole", "MetaStatelessCartPole",
-              "MetaNoisyStatelessCartPole", "MetaStatelessCartPolePopjaxrl")
+              "MetaNoisyStatelessCartPole", "MetaStatelessCartPolePopjaxrl",
+              "MetaStatelessCartPolePopjaxrlNoTrialFlag")
 _KW = dict(allow_override=True)
 
 _FLAGS = run_popgym.define_agent_flags(

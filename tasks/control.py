@@ -526,11 +526,17 @@ class ObservationProjectionMeta(RandomProjectionMeta):
 
   Discrete inner actions only (popjaxrl has only CartPole).
 
+  With ``trial_done_flag=False`` (an ablation, not popjaxrl's task) the
+  trial-done entry is always 0, so the agent can tell that a trial ended
+  only from the projected observation jumping back to the start state:
+  counting trials is harder, the observation's size is unchanged.
+
   Args:
     inner: the inner control environment with ``Discrete`` actions.
     obs_dim: size of the projected observation (popjaxrl: 4).
     gain: scale of the orthogonal projection (popjaxrl: ``√2``).
     num_trials: default number of trials per meta-episode (popjaxrl: 16).
+    trial_done_flag: whether the trial-done entry is set (popjaxrl: yes).
 
   Raises:
     ValueError: a continuous inner task, or a non-positive size or gain.
@@ -545,9 +551,11 @@ class ObservationProjectionMeta(RandomProjectionMeta):
   """
 
   def __init__(self, inner: Environment, *, obs_dim: int = 4,
-               gain: float = math.sqrt(2.0), num_trials: int = 16):
+               gain: float = math.sqrt(2.0), num_trials: int = 16,
+               trial_done_flag: bool = True):
     super().__init__(inner, obs_dim=obs_dim, repeat_initial_state=True,
                      num_trials=num_trials)
+    self.trial_done_flag = bool(trial_done_flag)
     if not self._discrete:
       raise ValueError("ObservationProjectionMeta needs Discrete inner "
                        f"actions, got {self._inner_actions}.")
@@ -570,8 +578,9 @@ class ObservationProjectionMeta(RandomProjectionMeta):
                         reward, trial_done):
     """``[M o, a_{t-1}, trial-done, 0]``; the reward is left out."""
     del reward
-    flags = jnp.stack([jnp.asarray(action, jnp.float32),
-                       trial_done.astype(jnp.float32), jnp.float32(0.0)])
+    done = trial_done.astype(jnp.float32) * float(self.trial_done_flag)
+    flags = jnp.stack([jnp.asarray(action, jnp.float32), done,
+                       jnp.float32(0.0)])
     return jnp.concatenate([state.obs_projection @ inner_obs, flags])
 
   def observation_space(self, params):

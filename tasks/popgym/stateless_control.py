@@ -259,3 +259,7 @@ def _make_popjaxrl_meta(**kw):
 
 # popjaxrl's NoisyStatelessMetaCartPole (noise 0): observation-only projection.
 register("MetaStatelessCartPolePopjaxrl", _make_popjaxrl_meta)
+# The same with the trial-done entry always 0 (an ablation: can the agent
+# still count trials?).
+register("MetaStatelessCartPolePopjaxrlNoTrialFlag",
+         functools.partial(_make_popjaxrl_meta, trial_done_flag=False))

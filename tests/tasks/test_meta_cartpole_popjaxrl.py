@@ -182,3 +182,31 @@ def test_invalid_arguments_raise():
     ObservationProjectionMeta(StatelessCartPole(), gain=0.0)
   with pytest.raises(ValueError, match="num_trials"):
     tasks.make(_NAME, num_trials=0)
+
+
+def test_no_trial_flag_variant_only_zeroes_the_trial_done_entry():
+  env, params = tasks.make(_NAME + "NoTrialFlag")
+  ref, _ = tasks.make(_NAME)
+  assert env.trial_done_flag is False and ref.trial_done_flag is True
+
+  def roll(e):
+    def body(state, key):
+      k_act, k_step = jax.random.split(key)
+      action = jax.random.bernoulli(k_act).astype(jnp.int32)
+      obs, new, reward, term, _, info = e.step(k_step, state, action, params)
+      return new, (obs, reward, term, info["trial_done"])
+
+    _, state0 = e.reset(jax.random.key(7), params)
+    return jax.lax.scan(body, state0, jax.random.split(jax.random.key(8),
+                                                       400))[1]
+
+  obs, reward, term, done = jax.jit(lambda: roll(env))()
+  obs_ref, reward_ref, term_ref, done_ref = jax.jit(lambda: roll(ref))()
+  assert int(done_ref.sum()) >= 3  # random actions end several trials
+  np.testing.assert_array_equal(obs_ref[:, 5], done_ref)
+  np.testing.assert_array_equal(obs[:, 5], 0.0)
+  keep = np.array([0, 1, 2, 3, 4, 6])
+  np.testing.assert_array_equal(obs[:, keep], obs_ref[:, keep])
+  np.testing.assert_array_equal(reward, reward_ref)
+  np.testing.assert_array_equal(term, term_ref)
+  np.testing.assert_array_equal(done, done_ref)
