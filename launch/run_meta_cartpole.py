@@ -36,6 +36,13 @@ trials 13-16 (paired difference +0.110 ± 0.101, positive for every
 seed), and 0.204 in trials 29-32 of a 32-trial evaluation: held, not
 still rising (``results/notes/meta_cartpole.md``).
 
+At 12M steps (seeds 10-12) the S5's rise over the 16 trials is clear
+(0.067 -> 0.250) but past them it falls (0.171 in trials 29-32), with or
+without the trial-done flag
+(``--task=MetaStatelessCartPolePopjaxrlNoTrialFlag``: 0.185) and with
+the paper's ``--dt_min=0.001 --dt_max=0.1`` (0.202, held to trial 24);
+``results/notes/meta_cartpole.md`` has why.
+
 Measured (the first two commands: MetaStatelessCartPole, 300k steps per seed,
 seeds 0-2, 2 CPUs at load average 25-43): neither core learned; the mean
 trial return stayed at 0.10-0.13 (about 20-25 steps of 1/200) for every
