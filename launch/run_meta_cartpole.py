@@ -94,10 +94,12 @@ __all__ = ["META_TASKS", "MetaCartPoleConfig", "build_config",
 EXPERIMENT = "meta_cartpole"
 #: Registered meta-CartPole tasks (ours: full state, position only, noisy;
 #: popjaxrl's observation-only projection of the position-only task, and
-#: the same without its trial-done flag).
+#: the same without its trial-done flag, and with 8-16 trials drawn per
+#: episode).
 META_TASKS = ("MetaCartPole", "MetaStatelessCartPole",
               "MetaNoisyStatelessCartPole", "MetaStatelessCartPolePopjaxrl",
-              "MetaStatelessCartPolePopjaxrlNoTrialFlag")
+              "MetaStatelessCartPolePopjaxrlNoTrialFlag",
+              "MetaStatelessCartPolePopjaxrlRandomTrials")
 _KW = dict(allow_override=True)
 
 _FLAGS = run_popgym.define_agent_flags(

@@ -282,10 +282,16 @@ class Pendulum(Environment[PendulumState, PendulumParams]):
 
 @pytree_dataclass
 class MetaControlParams:
-  """Parameters of the inner task and the number of trials per meta-episode."""
+  """Parameters of the inner task and the number of trials per meta-episode.
+
+  With ``min_trials > 0`` each meta-episode draws its number of trials
+  uniformly from ``min_trials, …, num_trials`` at reset (the agent is not
+  told it); with 0 every meta-episode has ``num_trials``.
+  """
 
   inner: Any  # the inner environment's params
   num_trials: Any = 16
+  min_trials: Any = 0
 
 
 @pytree_dataclass
@@ -299,6 +305,7 @@ class MetaControlState:
   action_projection: jax.Array  # [n] permutation, or [inner_act, action_dim]
   trial: jax.Array  # () int32, trials completed
   time: jax.Array  # () int32, steps in the meta-episode
+  num_trials: jax.Array  # () int32, trials this meta-episode ends after
 
 
 class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
@@ -345,6 +352,13 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
     action_dim: size of the agent's action for a continuous inner task.
     repeat_initial_state: restart every trial from the same start state.
     num_trials: default number of trials per meta-episode.
+    min_trials: if > 0, the default params draw each meta-episode's number
+      of trials uniformly from ``min_trials, …, num_trials`` (an ablation:
+      the agent cannot time its behaviour by the end of the episode).
+
+  Raises:
+    ValueError: a non-positive size or ``num_trials``, or ``min_trials``
+      outside ``0, …, num_trials``.
 
   References:
     Lu et al, `Structured State Space Models for In-Context Reinforcement
@@ -359,7 +373,11 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
       action_dim: int = 2,
       repeat_initial_state: bool = True,
       num_trials: int = 16,
+      min_trials: int = 0,
   ):
+    if not 0 <= int(min_trials) <= int(num_trials):
+      raise ValueError(f"min_trials must be in [0, num_trials={num_trials}]"
+                       f", got {min_trials}.")
     for name, value in [
         ("obs_dim", obs_dim),
         ("action_dim", action_dim),
@@ -371,6 +389,7 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
     self.action_dim = int(action_dim)
     self.repeat_initial_state = bool(repeat_initial_state)
     self._num_trials = int(num_trials)
+    self._min_trials = int(min_trials)
     inner_params = inner.default_params
     self._inner_obs_dim = inner.observation_space(inner_params).shape[0]
     self._inner_actions = inner.action_space(inner_params)
@@ -387,7 +406,8 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
   @property
   def default_params(self) -> MetaControlParams:
     """The inner default params and this env's number of trials."""
-    return MetaControlParams(self.inner.default_params, self._num_trials)
+    return MetaControlParams(self.inner.default_params, self._num_trials,
+                             self._min_trials)
 
   def _sample_projections(self, key):
     k_obs, k_act = jax.random.split(key)
@@ -405,6 +425,9 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
     k_proj, k_inner = jax.random.split(key)
     obs_proj, act_proj = self._sample_projections(k_proj)
     inner_obs, inner_state = self.inner.reset(k_inner, params.inner)
+    drawn = jax.random.randint(jax.random.fold_in(key, 1), (),
+                               params.min_trials, params.num_trials + 1)
+    num_trials = jnp.where(params.min_trials > 0, drawn, params.num_trials)
     state = MetaControlState(
         inner=inner_state,
         initial_inner=inner_state,
@@ -413,6 +436,7 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
         action_projection=act_proj,
         trial=jnp.int32(0),
         time=jnp.int32(0),
+        num_trials=jnp.asarray(num_trials, jnp.int32),
     )
     return self._first_observation(state, inner_obs), state
 
@@ -470,9 +494,10 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
         action_projection=state.action_projection,
         trial=trial,
         time=state.time + 1,
+        num_trials=state.num_trials,
     )
     meta_obs = self._step_observation(state, obs, action, reward, trial_done)
-    terminated = trial >= params.num_trials
+    terminated = trial >= state.num_trials
     info = {"trial": trial, "trial_done": trial_done}
     return meta_obs, new, reward, terminated, jnp.array(False), info
 
@@ -536,6 +561,7 @@ class ObservationProjectionMeta(RandomProjectionMeta):
     obs_dim: size of the projected observation (popjaxrl: 4).
     gain: scale of the orthogonal projection (popjaxrl: ``√2``).
     num_trials: default number of trials per meta-episode (popjaxrl: 16).
+    min_trials: as in :class:`RandomProjectionMeta` (popjaxrl: 0, fixed).
     trial_done_flag: whether the trial-done entry is set (popjaxrl: yes).
 
   Raises:
@@ -552,9 +578,9 @@ class ObservationProjectionMeta(RandomProjectionMeta):
 
   def __init__(self, inner: Environment, *, obs_dim: int = 4,
                gain: float = math.sqrt(2.0), num_trials: int = 16,
-               trial_done_flag: bool = True):
+               min_trials: int = 0, trial_done_flag: bool = True):
     super().__init__(inner, obs_dim=obs_dim, repeat_initial_state=True,
-                     num_trials=num_trials)
+                     num_trials=num_trials, min_trials=min_trials)
     self.trial_done_flag = bool(trial_done_flag)
     if not self._discrete:
       raise ValueError("ObservationProjectionMeta needs Discrete inner "

@@ -102,7 +102,7 @@ def returns_by_trial(agent: Agent, params: Params, key: PRNGKey, *,
   if n < 1 or num_episodes < 1:
     raise ValueError(f"num_trials and num_episodes must be >= 1, got {n} "
                      f"and {num_episodes}.")
-  env_params = dataclasses.replace(env_params, num_trials=n)
+  env_params = dataclasses.replace(env_params, num_trials=n, min_trials=0)
   if max_steps is None:
     max_steps = n * _trial_limit(env_params.inner)
   if max_steps < 1:

@@ -263,3 +263,7 @@ register("MetaStatelessCartPolePopjaxrl", _make_popjaxrl_meta)
 # still count trials?).
 register("MetaStatelessCartPolePopjaxrlNoTrialFlag",
          functools.partial(_make_popjaxrl_meta, trial_done_flag=False))
+# The same with 8 to 16 trials per meta-episode, drawn at reset (an
+# ablation: can the agent still time a switch by the episode's end?).
+register("MetaStatelessCartPolePopjaxrlRandomTrials",
+         functools.partial(_make_popjaxrl_meta, min_trials=8))

@@ -282,6 +282,7 @@ def test_meta_fresh_reset_per_trial_and_num_trials_vmap():
   stacked = dataclasses.replace(params, num_trials=jnp.array([1, 2]))
   ends = jax.jit(jax.vmap(
       lambda p: _meta_rollout(env, p, jax.random.key(13), 12, policy)[2][5],
-      in_axes=(MetaControlParams(inner=None, num_trials=0),)))(stacked)
+      in_axes=(MetaControlParams(inner=None, num_trials=0,
+                                 min_trials=None),)))(stacked)
   first = np.argmax(np.asarray(ends), axis=1)
   np.testing.assert_array_equal(first, [4, 9])  # 5 steps per trial

@@ -210,3 +210,35 @@ def test_no_trial_flag_variant_only_zeroes_the_trial_done_entry():
   np.testing.assert_array_equal(reward, reward_ref)
   np.testing.assert_array_equal(term, term_ref)
   np.testing.assert_array_equal(done, done_ref)
+
+
+def test_random_trials_variant_draws_8_to_16_trials_per_episode():
+  env, params = tasks.make(_NAME + "RandomTrials")
+  assert (params.num_trials, params.min_trials) == (16, 8)
+  _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(
+      jax.random.split(jax.random.key(9), 900), params)
+  counts = np.bincount(np.asarray(states.num_trials), minlength=17)
+  assert counts[:8].sum() == 0 and counts[8:].min() > 60  # ~100 each
+  # The episode terminates after its own number of trials.
+  short = env.__class__(StatelessCartPole(max_steps_in_episode=2),
+                        num_trials=4, min_trials=2)
+  p = short.default_params
+
+  def ends(key):
+    _, s = short.reset(key, p)
+
+    def body(s, k):
+      _, s, _, term, _, _ = short.step(k, s, 0, p)
+      return s, term
+    return s.num_trials, jax.lax.scan(body, s, jax.random.split(key, 8))[1]
+
+  n, term = jax.jit(jax.vmap(ends))(jax.random.split(jax.random.key(3), 64))
+  first = np.argmax(np.asarray(term), axis=1) + 1  # steps to termination
+  np.testing.assert_array_equal(first, 2 * np.asarray(n))
+  assert set(np.asarray(n).tolist()) == {2, 3, 4}
+  # Fixed counts (min_trials = 0) are unchanged: the task's own is 16.
+  fixed_env, fixed_params = tasks.make(_NAME)
+  _, fixed = fixed_env.reset(jax.random.key(9), fixed_params)
+  assert int(fixed.num_trials) == 16
+  with pytest.raises(ValueError, match="min_trials"):
+    ObservationProjectionMeta(StatelessCartPole(), num_trials=4, min_trials=5)
