@@ -7,6 +7,7 @@ References:
   Learning <https://arxiv.org/abs/2303.03982>`_, 2023.
 """
 
+import dataclasses
 import json
 
 import jax
@@ -154,3 +155,19 @@ def test_ppo_flags_build_the_config():
   with flagsaver.flagsaver(**{**values, "num_minibatches": 3}):
     with pytest.raises(ValueError, match="multiple of"):
       run_meta_cartpole.build_config()
+
+
+def test_returns_by_trial_fixes_the_count_of_a_random_trials_task():
+  # The training task draws 8-16 trials per episode; the evaluation must
+  # run exactly num_trials, each of them at least one step of 1/200.
+  config = dataclasses.replace(
+      _AGENT, task="MetaStatelessCartPolePopjaxrlRandomTrials")
+  agent = make_agent(config)
+  params = init_state(jax.random.key(0), agent).learner.params
+  out = jax.jit(lambda k: returns_by_trial(
+      agent, params, k, num_episodes=4, num_trials=20))(jax.random.key(2))
+  returns = np.asarray(out.returns)
+  assert np.all(out.completed) and returns.shape == (4, 20)
+  assert returns.min() >= 1 / 200 - 1e-7
+  np.testing.assert_allclose(returns.sum(axis=1) * 200, out.lengths,
+                             rtol=1e-5)
