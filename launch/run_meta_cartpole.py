@@ -40,8 +40,11 @@ At 12M steps (seeds 10-12) the S5's rise over the 16 trials is clear
 (0.067 -> 0.250) but past them it falls (0.171 in trials 29-32), with or
 without the trial-done flag
 (``--task=MetaStatelessCartPolePopjaxrlNoTrialFlag``: 0.185) and with
-the paper's ``--dt_min=0.001 --dt_max=0.1`` (0.202, held to trial 24);
-``results/notes/meta_cartpole.md`` has why.
+the paper's ``--dt_min=0.001 --dt_max=0.1`` (0.202, held to trial 24).
+Trained on 8-16 trials per episode
+(``--task=MetaStatelessCartPolePopjaxrlRandomTrials``) it exploits from
+trial 1 (flat at 0.28 to trial 16) and falls past 16 all the same (0.156
+in trials 29-32); ``results/notes/meta_cartpole.md`` has why.
 
 Measured (the first two commands: MetaStatelessCartPole, 300k steps per seed,
 seeds 0-2, 2 CPUs at load average 25-43): neither core learned; the mean
