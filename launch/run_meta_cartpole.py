@@ -92,7 +92,7 @@ from launch.loop import RunSettings
 from launch.rundir import RunDir
 
 __all__ = ["META_TASKS", "MetaCartPoleConfig", "build_config",
-           "evaluate_run", "register_validators", "run"]
+           "episode_returns", "evaluate_run", "register_validators", "run"]
 
 EXPERIMENT = "meta_cartpole"
 #: Registered meta-CartPole tasks (ours: full state, position only, noisy;
@@ -186,6 +186,20 @@ def _restore_params(config: MetaCartPoleConfig, run_dir: str):
   return state.learner.params
 
 
+def _eval_keys(config: MetaCartPoleConfig) -> jax.Array:
+  """One evaluation key per seed (independent of the training keys)."""
+  return jax.random.split(jax.random.fold_in(
+      jax.random.key(config.settings.seed), 1), config.settings.num_seeds)
+
+
+def _returns_by_trial(agent, params, keys, *, num_trials: int,
+                      num_episodes: int):
+  """:func:`returns_by_trial` of every seed, on the host."""
+  evaluate = jax.jit(jax.vmap(lambda p, k: returns_by_trial(
+      agent, p, k, num_episodes=num_episodes, num_trials=num_trials)))
+  return jax.device_get(evaluate(params, keys))
+
+
 def evaluate_run(config: MetaCartPoleConfig,
                  run_dir: str) -> dict[str, Any]:
   """Mean return by trial index of the run's trained policy, per seed.
@@ -196,19 +210,42 @@ def evaluate_run(config: MetaCartPoleConfig,
   """
   agent = make_agent(config.agent)
   params = _restore_params(config, run_dir)
-  s = config.settings.num_seeds
-  keys = jax.random.split(jax.random.fold_in(
-      jax.random.key(config.settings.seed), 1), s)
   out = {}
   for n in config.eval_trials:
-    evaluate = jax.jit(jax.vmap(lambda p, k, n=n: returns_by_trial(
-        agent, p, k, num_episodes=config.eval_episodes, num_trials=n)))
-    result = jax.device_get(evaluate(params, keys))
+    result = _returns_by_trial(agent, params, _eval_keys(config),
+                               num_trials=n,
+                               num_episodes=config.eval_episodes)
     per_seed = np.asarray(result.returns).mean(axis=1)  # [S, n]
     out[str(n)] = {"per_seed": per_seed.tolist(),
                    "mean": per_seed.mean(axis=0).tolist(),
                    "completed": float(np.mean(result.completed))}
   return out
+
+
+def episode_returns(run_dir: str, *, num_trials: int, num_episodes: int,
+                    key: jax.Array | None = None) -> np.ndarray:
+  """Return of every trial of every evaluation episode of a finished run.
+
+  Rebuilds the run's config from its ``config.json``, restores the newest
+  checkpoint and evaluates, by default with the keys of
+  :func:`evaluate_run` (so the mean over episodes equals its ``per_seed``
+  for the same sizes); with ``key``, with ``split(key, num_seeds)``.
+
+  Returns:
+    ``[S, num_episodes, num_trials]``.
+  """
+  with open(os.path.join(run_dir, "config.json")) as f:
+    saved = json.load(f)
+  agent = ActorCriticConfig(**{k: tuple(v) if isinstance(v, list) else v
+                               for k, v in saved["agent"].items()})
+  config = MetaCartPoleConfig(agent=agent, settings=RunSettings(
+      seed=saved["run"]["seed"], num_seeds=saved["run"]["num_seeds"]))
+  result = _returns_by_trial(
+      make_agent(agent), _restore_params(config, run_dir),
+      _eval_keys(config) if key is None
+      else jax.random.split(key, config.settings.num_seeds),
+      num_trials=num_trials, num_episodes=num_episodes)
+  return np.asarray(result.returns)
 
 
 def _plot(path: str, by_trial: dict[str, Any], label: str) -> None:

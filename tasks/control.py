@@ -375,15 +375,15 @@ class RandomProjectionMeta(Environment[MetaControlState, MetaControlParams]):
       num_trials: int = 16,
       min_trials: int = 0,
   ):
-    if not 0 <= int(min_trials) <= int(num_trials):
-      raise ValueError(f"min_trials must be in [0, num_trials={num_trials}]"
-                       f", got {min_trials}.")
     for name, value in [
         ("obs_dim", obs_dim),
         ("action_dim", action_dim),
         ("num_trials", num_trials),
     ]:
       _check_positive(name, value)
+    if not 0 <= int(min_trials) <= int(num_trials):
+      raise ValueError(f"min_trials must be in [0, num_trials={num_trials}]"
+                       f", got {min_trials}.")
     self.inner = inner
     self.obs_dim = int(obs_dim)
     self.action_dim = int(action_dim)

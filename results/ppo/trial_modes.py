@@ -23,7 +23,6 @@ References:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -31,30 +30,7 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from agents.actor_critic.config import ActorCriticConfig  # noqa: E402
-from agents.actor_critic.evaluation import returns_by_trial  # noqa: E402
-from agents.actor_critic.training import make_agent  # noqa: E402
-from launch import run_meta_cartpole  # noqa: E402
-from launch.loop import RunSettings  # noqa: E402
-
-
-def evaluate(run_dir: str, *, trials: int, episodes: int,
-             seed: int = 123) -> np.ndarray:
-  """Return of every trial, ``[seeds, episodes, trials]``."""
-  with open(os.path.join(run_dir, "config.json")) as f:
-    saved = json.load(f)
-  agent_config = ActorCriticConfig(**{
-      k: tuple(v) if isinstance(v, list) else v
-      for k, v in saved["agent"].items()})
-  config = run_meta_cartpole.MetaCartPoleConfig(
-      agent=agent_config, settings=RunSettings(
-          seed=saved["run"]["seed"], num_seeds=saved["run"]["num_seeds"]))
-  agent = make_agent(agent_config)
-  params = run_meta_cartpole._restore_params(config, run_dir)  # noqa: SLF001
-  keys = jax.random.split(jax.random.key(seed), config.settings.num_seeds)
-  run = jax.jit(jax.vmap(lambda p, k: returns_by_trial(
-      agent, p, k, num_episodes=episodes, num_trials=trials)))
-  return np.asarray(jax.device_get(run(params, keys)).returns)
+from launch.run_meta_cartpole import episode_returns  # noqa: E402
 
 
 def group_rows(returns: np.ndarray, *, short: float) -> list[str]:
@@ -80,11 +56,15 @@ def main(argv=None) -> None:
   parser.add_argument("--trials", type=int, default=32)
   parser.add_argument("--episodes", type=int, default=64)
   parser.add_argument("--short", type=float, default=15 / 200)
+  parser.add_argument("--seed", type=int, default=123,
+                      help="evaluation key (123: the notes' tables)")
   args = parser.parse_args(argv)
   if args.trials < 1 or args.episodes < 1 or not args.short > 0:
     parser.error("--trials and --episodes must be >= 1 and --short > 0.")
   for run_dir in args.run_dirs:
-    returns = evaluate(run_dir, trials=args.trials, episodes=args.episodes)
+    returns = episode_returns(run_dir, num_trials=args.trials,
+                              num_episodes=args.episodes,
+                              key=jax.random.key(args.seed))
     print(f"\n{run_dir} ({returns.shape[0]} seeds × {returns.shape[1]} "
           "episodes)\n")
     print("| trials | mean return per trial | short-trial fraction "

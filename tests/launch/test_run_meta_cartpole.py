@@ -98,6 +98,12 @@ def test_run_writes_run_dir_evaluation_and_resume_is_exact(tmp_path):
     assert per_seed.min() >= 1 and per_seed.max() <= 200
     np.testing.assert_allclose(by_trial[str(n)]["mean"], per_seed.mean(0))
     assert by_trial[str(n)]["completed"] == 1.0
+  # Per episode, from the run directory alone: its mean is per_seed.
+  per_episode = run_meta_cartpole.episode_returns(str(full), num_trials=3,
+                                                  num_episodes=4)
+  assert per_episode.shape == (2, 4, 3)
+  np.testing.assert_allclose(per_episode.mean(axis=1),
+                             by_trial["3"]["per_seed"], rtol=1e-6)
   check_resume(full, tmp_path / "cut", run_meta_cartpole.run, _config,
                checkpoint="checkpoints/4")
   assert json.loads((tmp_path / "cut" / "trial_returns.json").read_text()

@@ -220,8 +220,8 @@ def test_random_trials_variant_draws_8_to_16_trials_per_episode():
   counts = np.bincount(np.asarray(states.num_trials), minlength=17)
   assert counts[:8].sum() == 0 and counts[8:].min() > 60  # ~100 each
   # The episode terminates after its own number of trials.
-  short = env.__class__(StatelessCartPole(max_steps_in_episode=2),
-                        num_trials=4, min_trials=2)
+  short = ObservationProjectionMeta(
+      StatelessCartPole(max_steps_in_episode=2), num_trials=4, min_trials=2)
   p = short.default_params
 
   def ends(key):
