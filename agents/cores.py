@@ -265,6 +265,7 @@ class S5SSM(hk.Module):
     dt_max: float = 1e-1,
     step_rescale: float = 1.0,
     clip_eigs: bool = False,
+    max_timescale: float | None = None,
     scan: Literal["associative", "sequential"] = "sequential",
     name: str | None = None,
   ):
@@ -279,6 +280,13 @@ class S5SSM(hk.Module):
       dt_max: largest initial timescale.
       step_rescale: multiplies the timescales ``exp(log_step)``.
       clip_eigs: clamp ``Re(Lambda) <= -1e-4`` for stability.
+      max_timescale: if set, clamp ``Re(Lambda) * Delta <= -1 /
+        max_timescale``: every mode forgets with a time constant of at most
+        ``max_timescale`` steps (``|lambda_bar| <= exp(-1 / max_timescale)``
+        under ZOH), so the state stays in the range it reaches within that
+        many steps however long the sequence. Without it training can make
+        modes unstable (``Re(Lambda) > 0``) or integrators, whose state grows
+        past the training horizon (``results/notes/meta_cartpole.md``).
       scan: sequence-mode scan of :func:`agents.s5.apply_ssm`. The default
         ``"sequential"`` (``lax.scan`` of the elementwise recurrence; the
         matmuls still run over all T steps at once) measured faster on the
@@ -302,7 +310,12 @@ class S5SSM(hk.Module):
     self._discretization = discretization
     self._dt = (dt_min, dt_max)
     self._step_rescale = step_rescale
+    if max_timescale is not None and not max_timescale > 0:
+      raise ValueError(
+        f"max_timescale must be > 0 (or None), got {max_timescale}."
+      )
     self._clip_eigs = clip_eigs
+    self._max_timescale = max_timescale
     self._scan = scan
 
   @property
@@ -341,10 +354,13 @@ class S5SSM(hk.Module):
     )
     if self._clip_eigs:
       lam_re = jnp.minimum(lam_re, -1e-4)
+    step = self._step_rescale * jnp.exp(log_step)
+    if self._max_timescale is not None:
+      lam_re = jnp.minimum(lam_re, -1.0 / (self._max_timescale * step))
     lambda_bar, b_bar = s5.discretize(
       jax.lax.complex(lam_re, lam_im),
       jax.lax.complex(b[..., 0], b[..., 1]),
-      self._step_rescale * jnp.exp(log_step),
+      step,
       method=self._discretization,
     )
     return lambda_bar, b_bar, jax.lax.complex(c[..., 0], c[..., 1]), d

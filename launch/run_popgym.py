@@ -201,6 +201,12 @@ def _define_network_flags() -> dict[str, flags.FlagHolder]:
       "core_input_projection", True, "S5: project the encoder output to "
       "width first (the paper: no; then the last encoder size is width).",
       **_KW)
+  f["clip_eigs"] = flags.DEFINE_bool(
+      "clip_eigs", False, "S5: keep Re(Lambda) <= -1e-4 (stable modes).",
+      **_KW)
+  f["max_timescale"] = flags.DEFINE_float(
+      "max_timescale", 0.0, "S5: every mode forgets within this many steps "
+      "(0: no bound).", **_KW)
   f["no_reset"] = flags.DEFINE_bool(
       "no_reset", False, "Ablation: never wipe the core at episode "
       "starts.", **_KW)
@@ -274,7 +280,7 @@ def register_agent_validators(*, min_unroll_length: int = 1,
   flag_checks.greater_than(0, "learning_rate", "dt_min", "dt_max")
   flag_checks.within("discount", 0, 1)
   flag_checks.within("lambda_", 0, 1)
-  flag_checks.at_least(0, "entropy_weight")
+  flag_checks.at_least(0, "entropy_weight", "max_timescale")
   flag_checks.rule(["dt_min", "dt_max"], lambda v: (
       "--dt_min must not exceed --dt_max." if v["dt_min"] > v["dt_max"]
       else None))
@@ -390,7 +396,8 @@ def agent_config(holders: Mapping[str, flags.FlagHolder], *,
                               "entropy_weight", "dt_min", "dt_max",
                               "activation", "hidden_gain", "head_gain",
                               "ssm_size", "core_input_projection",
-                              "no_reset", *_PPO_DEFAULTS, *_META_DEFAULTS)}
+                              "clip_eigs", "max_timescale", "no_reset",
+                              *_PPO_DEFAULTS, *_META_DEFAULTS)}
   for name in ("encoder_sizes", "head_sizes"):
     try:
       fields[name] = tuple(int(n) for n in v[name])

@@ -123,6 +123,10 @@ class ActorCriticConfig:
     dt_min: S5 smallest initial timescale (Lu et al.: 1e-3).
     dt_max: S5 largest initial timescale (Lu et al.: 0.1); larger values
       make the initial memory shorter and faster.
+    clip_eigs: S5: keep ``Re(Lambda) <= -1e-4`` (stable modes; Smith et al.'s
+      option, off in popjaxrl).
+    max_timescale: S5: if > 0, every mode forgets within this many steps
+      (``Re(Lambda) * Delta <= -1 / max_timescale``); 0: no bound.
     num_envs: B, parallel environments.
     unroll_length: T, steps per rollout (one rollout per inner update).
     separate_networks: separate policy and value MLPs, each of two hidden
@@ -215,6 +219,8 @@ class ActorCriticConfig:
   separate_networks: bool = False
   dt_min: float = 1e-3
   dt_max: float = 1e-1
+  clip_eigs: bool = False
+  max_timescale: float = 0.0
   num_envs: int = 16
   unroll_length: int = 32
   num_updates: int = 100
@@ -296,6 +302,9 @@ class ActorCriticConfig:
                     meta_eps=self.meta_eps,
                     target_step_size=self.target_step_size,
                     adam_eps=self.adam_eps, ppo_clip=self.ppo_clip)
+    if not self.max_timescale >= 0:
+      raise ValueError(
+          f"max_timescale must be >= 0 (0: no bound), got {self.max_timescale}.")
     if self.loss == "ppo":
       self._check_ppo()
     self._check_network()

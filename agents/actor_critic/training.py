@@ -152,6 +152,10 @@ def _core_kwargs(config: ActorCriticConfig) -> dict[str, Any]:
     kwargs["state_size"] = config.ssm_size
   if not config.core_input_projection:
     kwargs["input_projection"] = False
+  if config.clip_eigs:
+    kwargs["clip_eigs"] = True
+  if config.max_timescale:
+    kwargs["max_timescale"] = config.max_timescale
   return kwargs
 
 

@@ -215,6 +215,33 @@ def test_s5_gradients_are_finite_and_nonzero():
     assert float(jnp.abs(ssm_grads[key]).max()) > 0.0, key
 
 
+@pytest.mark.parametrize("max_timescale", [None, 20.0])
+def test_s5_max_timescale_bounds_every_mode_decay(max_timescale):
+  """Impulse response of one layer's state, mode by mode, against the ZOH
+  hand value ``|x_k| = |x_0| exp(k min(Re(Lambda) Delta, -1 / tau))``, with
+  half the modes made unstable (``Re(Lambda) = +0.3``)."""
+  fns = _transformed("s5", num_layers=1, max_timescale=max_timescale)
+  x = jnp.zeros((_T, _B, _D)).at[0].set(_data(7)[0])
+  resets = jnp.zeros((_T, _B))
+  params = fns.init(jax.random.key(7), x, resets)
+  name = "s5_core/~/block_0/~/s5_ssm"
+  lam_re = params[name]["lambda_re"]
+  lam_re = lam_re.at[::2].set(0.3)
+  params = {**params, name: {**params[name], "lambda_re": lam_re}}
+  state = fns.initial_state(params, _B)
+  _, first = fns.unroll(params, x[:1], resets[:1], state)
+  _, last = fns.unroll(params, x, resets, state)
+  rate = numpy.asarray(lam_re) * numpy.exp(params[name]["log_step"])
+  if max_timescale is not None:
+    rate = numpy.minimum(rate, -1.0 / max_timescale)
+  ratio = numpy.abs(last.hidden[0]) / numpy.abs(first.hidden[0])
+  numpy.testing.assert_allclose(
+    ratio, numpy.broadcast_to(numpy.exp((_T - 1) * rate), ratio.shape),
+    rtol=1e-4)
+  grows = ratio[:, ::2] > 1.0
+  assert grows.all() if max_timescale is None else not grows.any()
+
+
 def test_make_core_rejects_unknown_names_and_options():
   def build(kind, **kwargs):
     return hk.transform(lambda: cores.make_core(kind, width=4, **kwargs))
@@ -229,6 +256,8 @@ def test_make_core_rejects_unknown_names_and_options():
     build("s5", scan="parallel").init(jax.random.key(0))
   with pytest.raises(ValueError, match="multiple"):
     build("s5", state_size=6, blocks=2).init(jax.random.key(0))
+  with pytest.raises(ValueError, match="max_timescale must be > 0"):
+    build("s5", max_timescale=0.0).init(jax.random.key(0))
 
 
 @pytest.mark.parametrize("name", ["gru", "mlp", "s5"])

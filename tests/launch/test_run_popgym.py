@@ -73,6 +73,7 @@ def test_run_writes_run_dir_and_resume_is_exact(tmp_path):
     (dict(loss="ppo", method="mg", learned=["entropy_weight"], K=4,
           ppo_epochs=2, num_minibatches=2, num_envs=4), "K <= "),
     (dict(loss="vtrace"), r"loss 'vtrace'.*'ppo'"),
+    (dict(max_timescale=-1.0), "max_timescale must be >= 0"),
 ])
 def test_bad_flags_fail_before_compute(flag_values, match):
   values = {**AGENT_FLAGS, "task": "RepeatPreviousEasy", **flag_values}
@@ -149,9 +150,11 @@ def test_network_flags_build_the_config():
             "width": 16, "encoder_sizes": ["8", "16"],
             "head_sizes": ["8", "8"], "activation": "tanh",
             "hidden_gain": 1.0, "head_gain": 2.0, "ssm_size": 8,
-            "core_input_projection": False, "no_reset": True}
+            "core_input_projection": False, "no_reset": True,
+            "clip_eigs": True, "max_timescale": 64.0}
   with flagsaver.flagsaver(**values):
     agent = run_popgym.build_config().agent
+  assert agent.clip_eigs and agent.max_timescale == 64.0
   assert (agent.encoder_sizes, agent.head_sizes) == ((8, 16), (8, 8))
   assert (agent.activation, agent.hidden_gain, agent.head_gain) == (
       "tanh", 1.0, 2.0)
