@@ -303,8 +303,8 @@ class ActorCriticConfig:
                     target_step_size=self.target_step_size,
                     adam_eps=self.adam_eps, ppo_clip=self.ppo_clip)
     if not self.max_timescale >= 0:
-      raise ValueError(
-          f"max_timescale must be >= 0 (0: no bound), got {self.max_timescale}.")
+      raise ValueError("max_timescale must be >= 0 (0: no bound), got "
+                       f"{self.max_timescale}.")
     if self.loss == "ppo":
       self._check_ppo()
     self._check_network()

@@ -21,7 +21,8 @@ AGENT_FLAGS = dict(core="mlp", method="none", learned=[], K=1, L=2,
                    gae_lambda=None, encoder_sizes=[], head_sizes=[],
                    activation="leaky_relu", hidden_gain=2.0 ** 0.5,
                    head_gain=0.0, ssm_size=0, core_input_projection=True,
-                   clip_eigs=False, max_timescale=0.0, no_reset=False, meta_learning_rate=1e-3,
+                   clip_eigs=False, max_timescale=0.0, no_reset=False,
+                   meta_learning_rate=1e-3,
                    outer_entropy_weight=0.0, outer_discount=0.99,
                    outer_lambda=0.95)
 
