@@ -172,18 +172,26 @@ def build_config() -> MetaCartPoleConfig:
 
 
 def _restore_params(config: MetaCartPoleConfig, run_dir: str):
-  """Network parameters ``[S, ...]`` of the run's newest checkpoint."""
+  """Network parameters ``[S, ...]`` of the run's newest checkpoint.
+
+  Only the parameters are restored (they lead the training state), so runs
+  written before a change to the rest of the state (e.g. a new field of the
+  environment's state) still evaluate.
+  """
   settings = config.settings
   keys = jax.random.split(jax.random.key(settings.seed), settings.num_seeds)
-  template = jax.jit(make_loop_spec(config.agent).init)(keys)
+  template = jax.eval_shape(make_loop_spec(config.agent).init, keys)
+  params = template.learner.params
+  n = len(jax.tree.leaves(params))
+  assert jax.tree.leaves(template)[:n] == jax.tree.leaves(params)
   with open(os.path.join(run_dir, "config.json")) as f:
     saved = json.load(f)
   run = RunDir(run_dir, config=saved, resume=True)
   try:
-    _, state = run.restore(template)
+    _, params = run.restore(params, leading=True)
   finally:
     run.close()
-  return state.learner.params
+  return params
 
 
 def _eval_keys(config: MetaCartPoleConfig) -> jax.Array:

@@ -209,15 +209,24 @@ class RunDir:
     """Iteration of the newest complete checkpoint, or ``None``."""
     return self.manager.latest_step()
 
-  def restore(self, template) -> tuple[int, Any]:
+  def restore(self, template, *, leading: bool = False) -> tuple[int, Any]:
     """``(iteration, state)`` of the newest checkpoint, shaped as template.
 
     Leaves of ``template`` that are ``jax.Array`` s spanning other
     processes' devices are restored as global arrays with the same
     sharding (every process must call it); other leaves as host arrays.
 
+    Args:
+      template: the state's structure, shapes and dtypes.
+      leading: restore only the checkpoint's first ``len(leaves(template))``
+        arrays, e.g. the network parameters that lead a training state, so
+        that a run can still be evaluated after a code change altered the
+        rest of its state (an environment's state fields).
+
     Raises:
-      ValueError: no checkpoint, or one saved with another config or shape.
+      ValueError: no checkpoint, or one saved with another config, or
+        whose arrays (the leading ones, with ``leading``) do not match the
+        template's number and shapes.
     """
     import orbax.checkpoint as ocp
 
@@ -225,9 +234,23 @@ class RunDir:
     if step is None:
       raise ValueError(f"No checkpoint in {self.path / 'checkpoints'}.")
     target = jax.tree.map(_restore_target, _to_saveable(template))
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(target),
-        config=ocp.args.JsonRestore()))
+    try:
+      if leading:
+        restored = dict(self.manager.restore(step, args=ocp.args.Composite(
+            config=ocp.args.JsonRestore())))
+        restored["state"] = ocp.PyTreeCheckpointer().restore(
+            (self.path / "checkpoints" / str(step) / "state").absolute(),
+            args=ocp.args.PyTreeRestore(target, partial_restore=True))
+      else:
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(target),
+            config=ocp.args.JsonRestore()))
+    except ValueError as e:
+      raise ValueError(
+          f"Checkpoint {step} does not hold a state of {len(target)} arrays "
+          "of these shapes: the config or the code's state structure "
+          "differs from the run's (restore(..., leading=True) restores "
+          "the leading arrays only, e.g. the parameters).") from e
     diff = _diff(dict(restored["config"]), self.config)
     if diff:
       raise ValueError("Checkpoint was written with another config; "

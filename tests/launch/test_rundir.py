@@ -122,6 +122,20 @@ def test_restore_rejects_a_state_of_another_shape(tmp_path):
   run.close()
 
 
+def test_restore_of_another_structure_names_it_and_leading_restores(
+    tmp_path):
+  state, _ = _run(tmp_path / "r", _spec(num_iterations=2))
+  run = RunDir(str(tmp_path / "r"), config={"a": 1}, resume=True)
+  bigger = {**state, "y": jnp.zeros(3)}  # A field added since the run.
+  with pytest.raises(ValueError, match="state structure differs"):
+    run.restore(bigger)
+  # Its first leaf ("i", in key order) restores alone, with its values.
+  step, lead = run.restore({"i": jnp.zeros(3)}, leading=True)
+  assert step == 2
+  np.testing.assert_array_equal(lead["i"], state["i"])
+  run.close()
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"num_seeds": 0}, "num_seeds"),
     ({"log_every": 0}, "log_every"),
