@@ -176,7 +176,8 @@ def _restore_params(config: MetaCartPoleConfig, run_dir: str):
 
   Only the parameters are restored (they lead the training state), so runs
   written before a change to the rest of the state (e.g. a new field of the
-  environment's state) still evaluate.
+  environment's state) still evaluate; the config's ``extra`` section
+  (labels, evaluation settings) may differ from the checkpoint's.
   """
   settings = config.settings
   keys = jax.random.split(jax.random.key(settings.seed), settings.num_seeds)
@@ -188,7 +189,7 @@ def _restore_params(config: MetaCartPoleConfig, run_dir: str):
     saved = json.load(f)
   run = RunDir(run_dir, config=saved, resume=True)
   try:
-    _, params = run.restore(params, leading=True)
+    _, params = run.restore(params, leading=True, ignore=("extra",))
   finally:
     run.close()
   return params

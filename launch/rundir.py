@@ -209,7 +209,8 @@ class RunDir:
     """Iteration of the newest complete checkpoint, or ``None``."""
     return self.manager.latest_step()
 
-  def restore(self, template, *, leading: bool = False) -> tuple[int, Any]:
+  def restore(self, template, *, leading: bool = False,
+              ignore: tuple[str, ...] = ()) -> tuple[int, Any]:
     """``(iteration, state)`` of the newest checkpoint, shaped as template.
 
     Leaves of ``template`` that are ``jax.Array`` s spanning other
@@ -222,6 +223,9 @@ class RunDir:
         arrays, e.g. the network parameters that lead a training state, so
         that a run can still be evaluated after a code change altered the
         rest of its state (an environment's state fields).
+      ignore: top-level config sections that may differ from the
+        checkpoint's (e.g. ``("extra",)``: labels and evaluation settings,
+        when only evaluating).
 
     Raises:
       ValueError: no checkpoint, or one saved with another config, or
@@ -251,7 +255,8 @@ class RunDir:
           "of these shapes: the config or the code's state structure "
           "differs from the run's (restore(..., leading=True) restores "
           "the leading arrays only, e.g. the parameters).") from e
-    diff = _diff(dict(restored["config"]), self.config)
+    diff = [d for d in _diff(dict(restored["config"]), self.config)
+            if d.split(":")[0].split(".")[0] not in ignore]
     if diff:
       raise ValueError("Checkpoint was written with another config; "
                        "changed: " + "; ".join(diff))

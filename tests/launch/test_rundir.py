@@ -134,6 +134,13 @@ def test_restore_of_another_structure_names_it_and_leading_restores(
   assert step == 2
   np.testing.assert_array_equal(lead["i"], state["i"])
   run.close()
+  # A relabelled run: the checkpoint's config differs in section "b" only.
+  (tmp_path / "r" / "config.json").write_text(json.dumps({"a": 1, "b": 2}))
+  run = RunDir(str(tmp_path / "r"), config={"a": 1, "b": 2}, resume=True)
+  with pytest.raises(ValueError, match="b: None -> 2"):
+    run.restore({"i": jnp.zeros(3)}, leading=True)
+  assert run.restore({"i": jnp.zeros(3)}, leading=True, ignore=("b",))[0] == 2
+  run.close()
 
 
 @pytest.mark.parametrize("kwargs, match", [
