@@ -44,7 +44,11 @@ the paper's ``--dt_min=0.001 --dt_max=0.1`` (0.202, held to trial 24).
 Trained on 8-16 trials per episode
 (``--task=MetaStatelessCartPolePopjaxrlRandomTrials``) it exploits from
 trial 1 (flat at 0.28 to trial 16) and falls past 16 all the same (0.156
-in trials 29-32); ``results/notes/meta_cartpole.md`` has why.
+in trials 29-32). The cause is unstable S5 modes (``Re(Lambda) > 0``),
+whose state grows past the training horizon
+(``results/ppo/s5_state.py``); with ``--clip_eigs`` trials 29-32 hold at
+0.296 and with ``--max_timescale=100`` at 0.349, flat from trial 17 on
+(``results/notes/meta_cartpole.md``).
 
 Measured (the first two commands: MetaStatelessCartPole, 300k steps per seed,
 seeds 0-2, 2 CPUs at load average 25-43): neither core learned; the mean

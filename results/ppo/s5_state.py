@@ -196,7 +196,8 @@ def summary_row(label: str, out: dict[str, Any]) -> str:
       parts = [np.mean([_growth(m[s:s + 1][..., sel[s]], late, base)
                         for s in range(m.shape[0]) if sel[s].any()])
                if sel.any() else np.nan for sel in (~up, up)]
-      growth.append(f"{parts[0]:.2f} / {parts[1]:.2f}")
+      growth.append(" / ".join("–" if np.isnan(x) else f"{x:.2f}"
+                               for x in parts))
     else:
       growth.append(f"{np.mean(_growth(m, late, base)):.2f}")
 
