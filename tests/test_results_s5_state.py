@@ -1,24 +1,16 @@
 """``results/ppo/s5_state.py``: mode rates, state statistics, the clamp."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 
 from agents.actor_critic.config import ActorCriticConfig
 from launch import run_meta_cartpole
 from tests.launch.helpers import settings
-
-_PATH = (pathlib.Path(__file__).resolve().parents[1]
-         / "results/ppo/s5_state.py")
+from tests.results_scripts import load
 
 
 def _module():
-  spec = importlib.util.spec_from_file_location("s5_state", _PATH)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load("ppo/s5_state.py")
 
 
 def test_mode_rates_by_hand():

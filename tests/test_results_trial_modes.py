@@ -1,19 +1,12 @@
 """``results/ppo/trial_modes.py``: short-trial fractions, long-trial means."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
 
-_PATH = (pathlib.Path(__file__).resolve().parents[1]
-         / "results/ppo/trial_modes.py")
+from tests.results_scripts import load
 
 
 def _module():
-  spec = importlib.util.spec_from_file_location("trial_modes", _PATH)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load("ppo/trial_modes.py")
 
 
 def test_group_rows_by_hand():

@@ -1,21 +1,16 @@
 """``results/ppo/trials.py``: pooled seeds, trial groups and their intervals."""
 
-import importlib.util
 import json
-import pathlib
 
 import numpy as np
 import pytest
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "results/ppo/trials.py"
+from tests.results_scripts import load
 
 
 @pytest.fixture(scope="module")
 def trials():
-  spec = importlib.util.spec_from_file_location("trials", _PATH)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load("ppo/trials.py")
 
 
 def _write(run_dir, per_seed):
