@@ -108,7 +108,7 @@ def main() -> None:
   args = parser.parse_args()
   curves = {}
   for spec in args.runs:
-    label, sep, paths = spec.partition("=")
+    label, sep, paths = spec.rpartition("=")
     if not sep or not paths:
       parser.error(f"expected LABEL=RUN_DIR[,RUN_DIR...], got {spec!r}")
     curves[label] = load(paths.split(","))
