@@ -8,21 +8,32 @@ non-finite final loss or one above the initial loss, in any seed) and wall
 time per step ÷ Adam's (timed side by side, compile excluded)::
 
   PYTHONPATH=. python bench/tuning_free.py            # the benchmark
+  PYTHONPATH=. python bench/tuning_free.py --seed 1 --out tuning_free_seed1
+  PYTHONPATH=. python bench/tuning_free.py --pool \
+      bench/results/tuning_free.jsonl,bench/results/tuning_free_seed1.jsonl
   PYTHONPATH=. python bench/tuning_free.py --ratchet  # the ratchet split
 
-The recommended arm is ``optimistic_heldout`` (``value_fn`` on the next
-training minibatch; see ``HELDOUT``). ``--arms``/``--problems`` select a
-subset, ``--reuse-grid FILE`` takes the grid's rows from an earlier run and
-``--merge FILE`` carries the arms not run from it (development trials,
-listed in ``bench/results/tuning_free_trials.md``; arms in ``SPLIT`` take
-``value_fn`` on a held-out 10% of the training set).
+The benchmark runs ``MAIN_ARMS``; the recommended arm is ``recommended``
+(AdamW with learned learning rate, β₁ and weight decay; ``value_fn`` on a
+held-out 10% of the training set, which its learner never trains on: the
+arms in ``SPLIT``). ``--seed`` re-runs on other seeds and ``--pool`` joins
+runs on different seeds into one table (``--out`` names it).
+``--arms``/``--problems`` select a subset, ``--reuse-grid FILE`` takes the
+grid's rows from an earlier run on the same seeds and ``--merge FILE``
+carries the arms not run from it (development trials, listed in
+``bench/results/tuning_free_trials.md``; arms in ``HELDOUT`` take
+``value_fn`` on the next training minibatch).
 ``bench/tuning_free_trace.py`` measures the learned rate's signal and path.
 
-Writes ``bench/results/tuning_free.{jsonl,md}`` (or ``tuning_free_ratchet``).
+Writes ``bench/results/{out}.{jsonl,md}`` (``--out``, default
+``tuning_free``; ``tuning_free_ratchet`` for ``--ratchet``).
 
 References:
   Flennerhag et al, `Bootstrapped Meta-Learning
   <https://arxiv.org/abs/2109.04504>`_, 2022.
+  Luketina et al, `Scalable Gradient-Based Tuning of Continuous
+  Regularization Hyperparameters <https://arxiv.org/abs/1511.06727>`_, 2016
+  (one-step hypergradients of regularisers on held-out data).
 """
 
 from __future__ import annotations
@@ -49,15 +60,23 @@ SEEDS = 3
 BATCH = 64
 
 
-def recommended(method: bm.MG | bm.BMG | bm.Optimistic, meta_lr=1e-2,
+def learned_adam(method: bm.MG | bm.BMG | bm.Optimistic, meta_lr=1e-2,
                 lr=1e-2, eps=1e-4, learn_b1=True, meta_optimizer=None,
-                preprocess=None):
-  """The README's drop-in: Adam with learned learning rate and β₁."""
+                preprocess=None, weight_decay=None):
+  """Adam with learned learning rate (and β₁) by ``method``.
+
+  ``weight_decay``: also learn AdamW's decoupled weight decay from this
+  initial value (the recommended configuration, development trials 18+).
+  """
   learned = {"learning_rate": bm.positive(lr)}
   if learn_b1:
     learned["b1"] = bm.unit_interval(0.9)
+  factory = optax.adam
+  if weight_decay is not None:
+    learned["weight_decay"] = bm.positive(weight_decay)
+    factory = optax.adamw
   return bm.meta_learned(
-      optax.adam, learned=learned, method=method, preprocess=preprocess,
+      factory, learned=learned, method=method, preprocess=preprocess,
       meta_optimizer=meta_optimizer or optax.adam(meta_lr, eps=eps))
 
 
@@ -73,87 +92,104 @@ def _opt(hint_weight=0.9):
 
 ARMS = {
     "adam_1e-3": lambda: optax.adam(1e-3),
-    # The recommended configurations: learned lr (from 1e-2) and β₁.
-    "mg": lambda: recommended(bm.MG(K=1)),
-    "bmg": lambda: recommended(bm.BMG(K=1, L=2, step_size=0.1)),
-    "optimistic": lambda: recommended(
+    # THE recommended configuration (the README's drop-in): AdamW with
+    # learned lr (from 2e-2), β₁ and weight decay (from 3e-2), value_fn on a
+    # held-out split of the training set (SPLIT below), meta-Adam 2e-2.
+    "recommended": lambda: learned_adam(_opt(), lr=2e-2, weight_decay=3e-2,
+                                        meta_lr=2e-2),
+    # The first configurations: learned lr (from 1e-2) and β₁.
+    "mg": lambda: learned_adam(bm.MG(K=1)),
+    "bmg": lambda: learned_adam(bm.BMG(K=1, L=2, step_size=0.1)),
+    "optimistic": lambda: learned_adam(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9)),
-    # THE recommended configuration: as "optimistic", with value_fn on the
-    # next training minibatch (HELDOUT below).
-    "optimistic_heldout": lambda: recommended(
+    # The former recommended configuration: as "optimistic", with value_fn
+    # on the next training minibatch (HELDOUT below).
+    "optimistic_heldout": lambda: learned_adam(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9)),
     # The README's former BMG drop-in (endpoint target, lr from 1e-3).
-    "bmg_endpoint_old_readme": lambda: recommended(
+    "bmg_endpoint_old_readme": lambda: learned_adam(
         bm.BMG(K=1, L=2, step_size=1e-3, average_velocity=False), lr=1e-3),
     # Development trials (bench/results/tuning_free_trials.md).
-    "opt_e8_m1e-2": lambda: recommended(
+    "opt_e8_m1e-2": lambda: learned_adam(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=1e-3, eps=1e-8),
-    "opt_e8_m3e-2": lambda: recommended(
+    "opt_e8_m3e-2": lambda: learned_adam(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=1e-3, eps=1e-8,
         meta_lr=3e-2),
-    "mg_e8_m1e-2": lambda: recommended(bm.MG(K=1), lr=1e-3, eps=1e-8),
-    "mg_e8_m3e-2": lambda: recommended(bm.MG(K=1), lr=1e-3, eps=1e-8,
+    "mg_e8_m1e-2": lambda: learned_adam(bm.MG(K=1), lr=1e-3, eps=1e-8),
+    "mg_e8_m3e-2": lambda: learned_adam(bm.MG(K=1), lr=1e-3, eps=1e-8,
                                        meta_lr=3e-2),
-    "opt_ho": lambda: recommended(
+    "opt_ho": lambda: learned_adam(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9)),
-    "opt_ho_e8": lambda: recommended(
+    "opt_ho_e8": lambda: learned_adam(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=1e-3, eps=1e-8),
-    "opt_ho_e8_lr1e-2": lambda: recommended(
+    "opt_ho_e8_lr1e-2": lambda: learned_adam(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9), eps=1e-8),
-    "opt_ho_e8_nob1": lambda: recommended(
+    "opt_ho_e8_nob1": lambda: learned_adam(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=1e-3, eps=1e-8,
         learn_b1=False),
-    "opt_ho_m3e-2": lambda: recommended(
+    "opt_ho_m3e-2": lambda: learned_adam(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9), meta_lr=3e-2),
-    "opt_ho_lr3e-2": lambda: recommended(
+    "opt_ho_lr3e-2": lambda: learned_adam(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9), lr=3e-2),
     # Follow-up trials (tuning_free_trial8+): next-minibatch value_fn.
-    "ho_mg": lambda: recommended(bm.MG(K=1)),
-    "ho_hint0.5": lambda: recommended(_opt(0.5)),
-    "ho_signum_1e-2": lambda: recommended(_opt(), meta_optimizer=signum(1e-2)),
-    "ho_signum_3e-3": lambda: recommended(_opt(), meta_optimizer=signum(3e-3)),
-    "ho_adam_b99_m3e-2": lambda: recommended(
+    "ho_mg": lambda: learned_adam(bm.MG(K=1)),
+    "ho_hint0.5": lambda: learned_adam(_opt(0.5)),
+    "ho_signum_1e-2": lambda: learned_adam(_opt(), meta_optimizer=signum(1e-2)),
+    "ho_signum_3e-3": lambda: learned_adam(_opt(), meta_optimizer=signum(3e-3)),
+    "ho_adam_b99_m3e-2": lambda: learned_adam(
         _opt(), meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
     # Learning only the learning rate (β₁ fixed at Adam's 0.9).
-    "ho_nob1": lambda: recommended(_opt(), learn_b1=False),
-    "ho_nob1_m3e-2": lambda: recommended(_opt(), learn_b1=False,
+    "ho_nob1": lambda: learned_adam(_opt(), learn_b1=False),
+    "ho_nob1_m3e-2": lambda: learned_adam(_opt(), learn_b1=False,
                                          meta_lr=3e-2),
-    "ho_nob1_signum_3e-3": lambda: recommended(
+    "ho_nob1_signum_3e-3": lambda: learned_adam(
         _opt(), learn_b1=False, meta_optimizer=signum(3e-3)),
-    "ho_nob1_adam_b99_m3e-2": lambda: recommended(
+    "ho_nob1_adam_b99_m3e-2": lambda: learned_adam(
         _opt(), learn_b1=False,
         meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
     # Starting at the top of the grid, lr 3e-2 (next-minibatch value_fn).
-    "ho_mg_lr3e-2": lambda: recommended(bm.MG(K=1), lr=3e-2),
-    "ho_lr3e-2_m2e-2": lambda: recommended(_opt(), lr=3e-2, meta_lr=2e-2),
-    "ho_lr3e-2_b99_m3e-2": lambda: recommended(
+    "ho_mg_lr3e-2": lambda: learned_adam(bm.MG(K=1), lr=3e-2),
+    "ho_lr3e-2_m2e-2": lambda: learned_adam(_opt(), lr=3e-2, meta_lr=2e-2),
+    "ho_lr3e-2_b99_m3e-2": lambda: learned_adam(
         _opt(), lr=3e-2, meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
-    "ho_lr3e-2_m3e-2": lambda: recommended(_opt(), lr=3e-2, meta_lr=3e-2),
-    "ho_mg_lr3e-2_m2e-2": lambda: recommended(bm.MG(K=1), lr=3e-2,
+    "ho_lr3e-2_m3e-2": lambda: learned_adam(_opt(), lr=3e-2, meta_lr=3e-2),
+    "ho_mg_lr3e-2_m2e-2": lambda: learned_adam(bm.MG(K=1), lr=3e-2,
                                               meta_lr=2e-2),
-    "ho_nob1_lr3e-2_m2e-2": lambda: recommended(_opt(), lr=3e-2, meta_lr=2e-2,
+    "ho_nob1_lr3e-2_m2e-2": lambda: learned_adam(_opt(), lr=3e-2, meta_lr=2e-2,
                                                 learn_b1=False),
     # Starting at 2e-2.
-    "ho_lr2e-2": lambda: recommended(_opt(), lr=2e-2),
-    "ho_lr2e-2_m2e-2": lambda: recommended(_opt(), lr=2e-2, meta_lr=2e-2),
-    "ho_mg_lr2e-2_m2e-2": lambda: recommended(bm.MG(K=1), lr=2e-2,
+    "ho_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2),
+    "ho_lr2e-2_m2e-2": lambda: learned_adam(_opt(), lr=2e-2, meta_lr=2e-2),
+    "ho_mg_lr2e-2_m2e-2": lambda: learned_adam(bm.MG(K=1), lr=2e-2,
                                               meta_lr=2e-2),
     # Starting at the grid's geometric middle, sqrt(1e-4 × 3e-2) ≈ 1.7e-3.
-    "ho_lr1.7e-3": lambda: recommended(_opt(), lr=1.7e-3),
-    "ho_lr1.7e-3_m3e-2": lambda: recommended(_opt(), lr=1.7e-3, meta_lr=3e-2),
+    "ho_lr1.7e-3": lambda: learned_adam(_opt(), lr=1.7e-3),
+    "ho_lr1.7e-3_m3e-2": lambda: learned_adam(_opt(), lr=1.7e-3, meta_lr=3e-2),
     # From 3e-2 with gradient clipping (global norm 1) in every step.
-    "ho_lr3e-2_clip": lambda: recommended(
+    "ho_lr3e-2_clip": lambda: learned_adam(
         _opt(), lr=3e-2, preprocess=optax.clip_by_global_norm(1.0)),
-    "ho_mg_lr3e-2_m2e-2_clip": lambda: recommended(
+    "ho_mg_lr3e-2_m2e-2_clip": lambda: learned_adam(
         bm.MG(K=1), lr=3e-2, meta_lr=2e-2,
         preprocess=optax.clip_by_global_norm(1.0)),
     # A two-step look-ahead (the second step on value_fn's batch).
-    "ho_k2": lambda: recommended(bm.Optimistic(bm.MG(K=2), hint_weight=0.9)),
+    "ho_k2": lambda: learned_adam(bm.Optimistic(bm.MG(K=2), hint_weight=0.9)),
     # value_fn on a held-out split of the training set (SPLIT below).
-    "split_opt": lambda: recommended(_opt()),
-    "split_nob1": lambda: recommended(_opt(), learn_b1=False),
-    "split_adam_b99_m3e-2": lambda: recommended(
+    "split_opt": lambda: learned_adam(_opt()),
+    "split_nob1": lambda: learned_adam(_opt(), learn_b1=False),
+    "split_adam_b99_m3e-2": lambda: learned_adam(
         _opt(), meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
+    # Learned decoupled weight decay (AdamW) from 1e-2, lr from 2e-2.
+    "split_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2),
+    "split_wd_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2,
+                                           weight_decay=1e-2),
+    "ho_wd_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2, weight_decay=1e-2),
+    "split_wd3e-2_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2,
+                                               weight_decay=3e-2),
+    "split_wd3e-2_lr2e-2_m2e-2": lambda: learned_adam(
+        _opt(), lr=2e-2, weight_decay=3e-2, meta_lr=2e-2),
+    "split_wd3e-2": lambda: learned_adam(_opt(), weight_decay=3e-2),
+    "split_wd1e-1_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2,
+                                               weight_decay=1e-1),
     "prodigy": lambda: optax.contrib.prodigy(),
     "dadapt_adamw": lambda: optax.contrib.dadapt_adamw(),
     "dog": lambda: optax.contrib.dog(),
@@ -172,7 +208,13 @@ HELDOUT |= {name for name in ARMS if name.startswith("ho_")}
 # Arms whose ``value_fn`` is the loss on a minibatch of a held-out split of
 # the training set (its first ``SPLIT_FRACTION``, never trained on; the
 # gradient's minibatches come from the rest).
-SPLIT = {name for name in ARMS if name.startswith("split")}
+SPLIT = {name for name in ARMS if name.startswith("split")} | {"recommended"}
+
+# The benchmark's arms (the README's table); the others are development
+# trials (bench/results/tuning_free_trials.md), run with ``--arms``.
+MAIN_ARMS = ("adam_1e-3", "recommended", "optimistic_heldout", "optimistic",
+             "mg", "bmg", "bmg_endpoint_old_readme", "prodigy",
+             "dadapt_adamw", "mechanize", "dog", "schedule_free_adamw")
 SPLIT_FRACTION = 0.1
 
 
@@ -217,11 +259,13 @@ def train(problem, tx, key, steps: int, name: str = ""):
   (params, state), _ = jax.lax.scan(step, init, (keys, next_keys))
   if name == "schedule_free_adamw":
     params = optax.contrib.schedule_free_eval_params(state, params)
-  lr = b1 = jnp.nan
+  learned = {"lr": jnp.nan, "b1": jnp.nan, "wd": jnp.nan}
   if isinstance(state, bm.MetaLearnedState):
-    lr = state.hyperparams["learning_rate"]
-    b1 = state.hyperparams.get("b1", jnp.nan)
-  return problem.loss(params, problem.val), (lr, b1)
+    hyper = state.hyperparams
+    learned = {"lr": hyper["learning_rate"],
+               "b1": hyper.get("b1", jnp.nan),
+               "wd": hyper.get("weight_decay", jnp.nan)}
+  return problem.loss(params, problem.val), learned
 
 
 def _timed(fn, *args):
@@ -231,13 +275,16 @@ def _timed(fn, *args):
   return out, time.perf_counter() - start
 
 
-def run_problem(problem, arms, steps: int, grid_rows=None) -> list[dict]:
+def run_problem(problem, arms, steps: int, grid_rows=None,
+                seed: int = 0) -> list[dict]:
   """Every arm on one problem; rows of per-seed losses and times.
 
   ``grid_rows``: the grid's rows from an earlier run with the same steps
-  (``--reuse-grid``), to save recomputing them in development trials.
+  and seed (``--reuse-grid``), to save recomputing them in development
+  trials. ``seed``: the PRNG key the ``SEEDS`` runs' keys are split from
+  (0 for the benchmark; another value re-checks a choice on fresh seeds).
   """
-  keys = jax.random.split(jax.random.key(0), SEEDS)
+  keys = jax.random.split(jax.random.key(seed), SEEDS)
   init_loss = jax.vmap(lambda k: problem.loss(
       problem.init(jax.random.split(k)[0]), problem.val))(keys)
   if grid_rows:
@@ -252,13 +299,15 @@ def run_problem(problem, arms, steps: int, grid_rows=None) -> list[dict]:
   for name in arms:
     run = jax.vmap(lambda k, name=name: train(problem, ARMS[name](), k,
                                               steps, name))
-    (loss, (lr, b1)), seconds = _timed(run, keys)
+    (loss, learned), seconds = _timed(run, keys)
     rows.append(dict(problem=problem.name, arm=name,
                      loss=np.asarray(loss).tolist(),
-                     lr=np.asarray(lr).tolist(), b1=np.asarray(b1).tolist(),
+                     **{k: np.asarray(v).tolist() for k, v in learned.items()
+                        if not np.all(np.isnan(v))},
                      seconds=seconds))
   for row in rows:
     row["init_loss"] = np.asarray(init_loss).tolist()
+    row["seed"] = seed
   return rows
 
 
@@ -303,11 +352,44 @@ def summarise(rows: list[dict]) -> list[dict]:
           problem=prob, arm=r["arm"] + ("" if "seconds" in r else "_grid"),
           ratio=float(np.mean(loss) / best), diverged_seeds=diverged,
           time_ratio=(r["seconds"] / base_time if "seconds" in r else None),
-          final_lr=r["lr"]))
+          final_lr=r.get("lr")))
   best_row = [dict(problem=p, arm="adam_best_of_grid", ratio=1.0,
                    diverged_seeds=0, time_ratio=None, final_lr=None)
               for p in dict.fromkeys(r["problem"] for r in rows)]
   return best_row + out
+
+
+def pool(paths: list[str]) -> list[dict]:
+  """Rows of runs on different seeds (``--seed``) joined into one per arm.
+
+  Per (problem, arm), the per-seed losses and initial losses of every file
+  are concatenated (a row missing from any file is dropped, so every pooled
+  row has the same seeds) and ``seconds`` is the sum; grid rows stay apart
+  from timed rows of the same name. The summary of the result is the
+  benchmark on ``SEEDS × len(paths)`` seeds.
+  """
+  runs = []
+  for path in paths:
+    with open(path) as f:
+      runs.append([json.loads(line) for line in f])
+  seeds = [{r.get("seed", 0) for r in run} for run in runs]
+  if len(set().union(*seeds)) != sum(map(len, seeds)):
+    raise ValueError(f"--pool files share seeds: {seeds}")
+  key = lambda r: (r["problem"], r["arm"], "seconds" in r)  # noqa: E731
+  out = []
+  for first in runs[0]:
+    same = [next((r for r in run if key(r) == key(first)), None)
+            for run in runs]
+    if any(r is None for r in same):
+      continue
+    row = dict(first, seed=[r.get("seed", 0) for r in same])
+    for name in ("loss", "init_loss", "lr", "b1", "wd"):
+      if isinstance(first.get(name), list):
+        row[name] = sum((r[name] for r in same), [])
+    if "seconds" in first:
+      row["seconds"] = sum(r["seconds"] for r in same)
+    out.append(row)
+  return out
 
 
 def markdown(summary: list[dict]) -> str:
@@ -334,8 +416,13 @@ def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--steps", type=int, default=600)
   parser.add_argument("--problems", default="")
-  parser.add_argument("--arms", default=",".join(ARMS))
+  parser.add_argument("--arms", default=",".join(MAIN_ARMS))
   parser.add_argument("--ratchet", action="store_true")
+  parser.add_argument("--seed", type=int, default=0,
+                      help="key of the seeds (0: the benchmark's)")
+  parser.add_argument("--pool", default="",
+                      help="comma-separated results .jsonl of runs on "
+                      "different --seed: print and write their pooled table")
   parser.add_argument("--out", default="tuning_free")
   parser.add_argument("--reuse-grid", default="",
                       help="a results .jsonl whose grid rows to reuse")
@@ -347,6 +434,10 @@ def main(argv=None) -> None:
     import tuning_free_ratchet
     tuning_free_ratchet.main(args.steps, _RESULTS / f"{args.out}_ratchet")
     return
+  if args.pool:
+    rows = pool(args.pool.split(","))
+    _write(rows, args.out, args.steps, len(args.pool.split(",")))
+    return
   chosen = [p for p in problems.all_problems()
             if not args.problems or p.name in args.problems.split(",")]
   old = []
@@ -357,20 +448,24 @@ def main(argv=None) -> None:
   for problem in chosen:
     start = time.perf_counter()
     grid_rows = [r for r in old if r["problem"] == problem.name
-                 and "seconds" not in r]
+                 and "seconds" not in r and r.get("seed", 0) == args.seed]
     rows += run_problem(problem, args.arms.split(","), args.steps,
-                        grid_rows)
+                        grid_rows, seed=args.seed)
     print(f"{problem.name}: {time.perf_counter() - start:.0f}s", flush=True)
   if args.merge:
     rows = _merge(rows, args.merge)
-  summary = summarise(rows)
+  _write(rows, args.out, args.steps, 1)
+
+
+def _write(rows: list[dict], out: str, steps: int, keys: int) -> None:
+  """Writes ``bench/results/{out}.{jsonl,md}`` and prints the table."""
   _RESULTS.mkdir(exist_ok=True)
-  with open(_RESULTS / f"{args.out}.jsonl", "w") as f:
+  with open(_RESULTS / f"{out}.jsonl", "w") as f:
     for row in rows:
       f.write(json.dumps(row) + "\n")
-  table = markdown(summary)
-  (_RESULTS / f"{args.out}.md").write_text(
-      f"# Tuning-free benchmark ({args.steps} steps, {SEEDS} seeds, batch "
+  table = markdown(summarise(rows))
+  (_RESULTS / f"{out}.md").write_text(
+      f"# Tuning-free benchmark ({steps} steps, {SEEDS * keys} seeds, batch "
       f"{BATCH})\n\nFinal validation loss ÷ Adam best-of-grid; diverged = "
       "problems with a seed ending non-finite or above its initial loss.\n\n"
       + table)

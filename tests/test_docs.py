@@ -286,6 +286,6 @@ def test_getting_started_example_is_the_readmes_and_runs():
   batch = jnp.ones((4, 3))
   new_params, state = namespace["train_step"](
       params, namespace["state"], batch, 2 * batch)
-  assert sorted(state.hyperparams) == ["b1", "learning_rate"]
+  assert sorted(state.hyperparams) == ["b1", "learning_rate", "weight_decay"]
   assert float(loss(new_params, batch)) < float(loss(params, batch))
 
