@@ -29,7 +29,7 @@ from agents.actor_critic.types import Array, Params, PRNGKey
 from tasks.control import RandomProjectionMeta
 from tasks.wrappers import PrevActionObs
 
-__all__ = ["TrialReturns", "returns_by_trial"]
+__all__ = ["TrialReturns", "returns_by_trial", "step_episodes"]
 
 
 class TrialReturns(NamedTuple):
@@ -68,6 +68,34 @@ def _trial_limit(params) -> int:
       if limit:
         return limit
   return 0
+
+
+def step_episodes(env, env_params, state, action: Array, key: PRNGKey,
+                  alive: Array, num_trials: int):
+  """One step of E meta-episodes, each reward credited to its own trial.
+
+  Args:
+    env: the meta task, wrapped as in training (``PrevActionObs``).
+    env_params: its parameters (shared by the E episodes).
+    state: the E environment states.
+    action: ``[E]`` actions.
+    key: PRNG key, split over the E episodes.
+    alive: ``[E]`` episodes not yet finished (a finished one earns 0).
+    num_trials: n, the trials per episode.
+
+  Returns:
+    ``(obs, state, gain, alive, trial)``: the next observations and
+    states, ``gain [E, n]`` (the step's reward in the column of the trial
+    it belongs to, the one the step ended if it ended one), ``alive`` after
+    the step and ``trial [E]``, the trial each episode is in now.
+  """
+  obs, state, reward, term, trunc, info = jax.vmap(
+      env.step, in_axes=(0, 0, 0, None))(
+          jax.random.split(key, alive.shape[0]), state, action, env_params)
+  trial = info["trial"] - info["trial_done"].astype(jnp.int32)
+  gain = jax.nn.one_hot(trial, num_trials) * (reward * alive)[:, None]
+  alive = jnp.logical_and(alive, ~jnp.logical_or(term, trunc))
+  return obs, state, gain, alive, info["trial"]
 
 
 def returns_by_trial(agent: Agent, params: Params, key: PRNGKey, *,
@@ -125,14 +153,10 @@ def returns_by_trial(agent: Agent, params: Params, key: PRNGKey, *,
     out, _, core = agent.networks.step(params, obs, reset, core)
     key, act_key, env_key = jax.random.split(key, 3)
     action = acting.sample(act_key, out, continuous=continuous)
-    obs, state, reward, term, trunc, info = jax.vmap(
-        env.step, in_axes=(0, 0, 0, None))(
-            jax.random.split(env_key, e), state, action, env_params)
-    trial = info["trial"] - info["trial_done"].astype(jnp.int32)
-    gain = jax.nn.one_hot(trial, n) * (reward * alive)[:, None]
+    obs, state, gain, still, _ = step_episodes(
+        env, env_params, state, action, env_key, alive, n)
     length = length + alive.astype(jnp.int32)
-    alive = jnp.logical_and(alive, ~jnp.logical_or(term, trunc))
-    return (t + 1, obs, jnp.zeros_like(reset), core, state, alive, length,
+    return (t + 1, obs, jnp.zeros_like(reset), core, state, still, length,
             totals + gain, key)
 
   c = jax.lax.while_loop(cond, body, carry)

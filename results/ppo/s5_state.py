@@ -43,7 +43,11 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from agents.actor_critic import acting  # noqa: E402
 from agents.actor_critic.config import ActorCriticConfig  # noqa: E402
-from agents.actor_critic.evaluation import _meta_env, _trial_limit  # noqa: E402
+from agents.actor_critic.evaluation import (  # noqa: E402
+    _meta_env,
+    _trial_limit,
+    step_episodes,
+)
 from agents.actor_critic.training import make_agent  # noqa: E402
 from launch import run_meta_cartpole as rmc  # noqa: E402
 from launch.loop import RunSettings  # noqa: E402
@@ -117,14 +121,10 @@ def _rollout(agent, params, key, caps, *, num_trials: int, num_episodes: int,
              for tp, m in zip(top, mags, strict=True)]
     key, act_key, env_key = jax.random.split(key, 3)
     action = acting.sample(act_key, out, continuous=False)
-    obs, state, reward, term, trunc, info = jax.vmap(
-        env.step, in_axes=(0, 0, 0, None))(
-            jax.random.split(env_key, e), state, action, env_params)
-    done = info["trial"] - info["trial_done"].astype(jnp.int32)
-    totals = totals + jax.nn.one_hot(done, n) * (reward * alive)[:, None]
-    alive = alive & ~(term | trunc)
-    return (t + 1, obs, jnp.zeros_like(reset), core, state, alive,
-            info["trial"], totals, sq, count + live.sum(0), top, key)
+    obs, state, gain, still, now = step_episodes(
+        env, env_params, state, action, env_key, alive, n)
+    return (t + 1, obs, jnp.zeros_like(reset), core, state, still, now,
+            totals + gain, sq, count + live.sum(0), top, key)
 
   c = jax.lax.while_loop(
       lambda c: (c[0] < max_steps) & jnp.any(c[5]), body, carry)
