@@ -8,7 +8,7 @@ non-finite final loss or one above the initial loss, in any seed) and wall
 time per step ÷ Adam's (timed side by side, compile excluded)::
 
   PYTHONPATH=. python bench/tuning_free.py            # the benchmark
-  PYTHONPATH=. python bench/tuning_free.py --seed 1 --out tuning_free_seed1
+  PYTHONPATH=. python bench/tuning_free.py --seed 1  # -> tuning_free_seed1
   PYTHONPATH=. python bench/tuning_free.py --pool \
       bench/results/tuning_free.jsonl,bench/results/tuning_free_seed1.jsonl
   PYTHONPATH=. python bench/tuning_free.py --ratchet  # the ratchet split
@@ -17,7 +17,8 @@ The benchmark runs ``MAIN_ARMS``; the recommended arm is ``recommended``
 (AdamW with learned learning rate, β₁ and weight decay; ``value_fn`` on a
 held-out 10% of the training set, which its learner never trains on: the
 arms in ``SPLIT``). ``--seed`` re-runs on other seeds and ``--pool`` joins
-runs on different seeds into one table (``--out`` names it).
+runs on different seeds into one table (``tuning_free_pooled`` unless
+``--out`` names it).
 ``--arms``/``--problems`` select a subset, ``--reuse-grid FILE`` takes the
 grid's rows from an earlier run on the same seeds and ``--merge FILE``
 carries the arms not run from it (development trials, listed in
@@ -117,7 +118,7 @@ ARMS = {
         meta_lr=3e-2),
     "mg_e8_m1e-2": lambda: learned_adam(bm.MG(K=1), lr=1e-3, eps=1e-8),
     "mg_e8_m3e-2": lambda: learned_adam(bm.MG(K=1), lr=1e-3, eps=1e-8,
-                                       meta_lr=3e-2),
+                                        meta_lr=3e-2),
     "opt_ho": lambda: learned_adam(
         bm.Optimistic(bm.MG(K=1), hint_weight=0.9)),
     "opt_ho_e8": lambda: learned_adam(
@@ -141,7 +142,7 @@ ARMS = {
     # Learning only the learning rate (β₁ fixed at Adam's 0.9).
     "ho_nob1": lambda: learned_adam(_opt(), learn_b1=False),
     "ho_nob1_m3e-2": lambda: learned_adam(_opt(), learn_b1=False,
-                                         meta_lr=3e-2),
+                                          meta_lr=3e-2),
     "ho_nob1_signum_3e-3": lambda: learned_adam(
         _opt(), learn_b1=False, meta_optimizer=signum(3e-3)),
     "ho_nob1_adam_b99_m3e-2": lambda: learned_adam(
@@ -154,14 +155,14 @@ ARMS = {
         _opt(), lr=3e-2, meta_optimizer=optax.adam(3e-2, b1=0.99, eps=1e-4)),
     "ho_lr3e-2_m3e-2": lambda: learned_adam(_opt(), lr=3e-2, meta_lr=3e-2),
     "ho_mg_lr3e-2_m2e-2": lambda: learned_adam(bm.MG(K=1), lr=3e-2,
-                                              meta_lr=2e-2),
+                                               meta_lr=2e-2),
     "ho_nob1_lr3e-2_m2e-2": lambda: learned_adam(_opt(), lr=3e-2, meta_lr=2e-2,
-                                                learn_b1=False),
+                                                 learn_b1=False),
     # Starting at 2e-2.
     "ho_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2),
     "ho_lr2e-2_m2e-2": lambda: learned_adam(_opt(), lr=2e-2, meta_lr=2e-2),
     "ho_mg_lr2e-2_m2e-2": lambda: learned_adam(bm.MG(K=1), lr=2e-2,
-                                              meta_lr=2e-2),
+                                               meta_lr=2e-2),
     # Starting at the grid's geometric middle, sqrt(1e-4 × 3e-2) ≈ 1.7e-3.
     "ho_lr1.7e-3": lambda: learned_adam(_opt(), lr=1.7e-3),
     "ho_lr1.7e-3_m3e-2": lambda: learned_adam(_opt(), lr=1.7e-3, meta_lr=3e-2),
@@ -181,15 +182,15 @@ ARMS = {
     # Learned decoupled weight decay (AdamW) from 1e-2, lr from 2e-2.
     "split_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2),
     "split_wd_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2,
-                                           weight_decay=1e-2),
+                                            weight_decay=1e-2),
     "ho_wd_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2, weight_decay=1e-2),
     "split_wd3e-2_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2,
-                                               weight_decay=3e-2),
+                                                weight_decay=3e-2),
     "split_wd3e-2_lr2e-2_m2e-2": lambda: learned_adam(
         _opt(), lr=2e-2, weight_decay=3e-2, meta_lr=2e-2),
     "split_wd3e-2": lambda: learned_adam(_opt(), weight_decay=3e-2),
     "split_wd1e-1_lr2e-2": lambda: learned_adam(_opt(), lr=2e-2,
-                                               weight_decay=1e-1),
+                                                weight_decay=1e-1),
     "prodigy": lambda: optax.contrib.prodigy(),
     "dadapt_adamw": lambda: optax.contrib.dadapt_adamw(),
     "dog": lambda: optax.contrib.dog(),
@@ -226,11 +227,14 @@ def _batch(problem, key, low=0.0, high=1.0):
 
 
 def train(problem, tx, key, steps: int, name: str = ""):
-  """Final validation loss (and the last learning rate, if meta-learned).
+  """Final validation loss and the final learned hyperparameters.
 
   Step ``t`` takes its gradient on minibatch ``t``; ``value_fn`` is the loss
   on minibatch ``t`` too, or on minibatch ``t + 1`` for arms in ``HELDOUT``
-  (the same data in the same order either way).
+  (the same data in the same order either way), or, for arms in ``SPLIT``,
+  on a minibatch of the held-out split (the gradient's minibatches then come
+  from the rest). The hyperparameters are ``{"lr", "b1", "wd"}``, NaN where
+  not learned.
   """
   tx = optax.with_extra_args_support(tx)
   k_init, k_data = jax.random.split(key)
@@ -423,7 +427,10 @@ def main(argv=None) -> None:
   parser.add_argument("--pool", default="",
                       help="comma-separated results .jsonl of runs on "
                       "different --seed: print and write their pooled table")
-  parser.add_argument("--out", default="tuning_free")
+  parser.add_argument("--out", default="",
+                      help="results name (default tuning_free, "
+                      "tuning_free_seed{N} with --seed N, tuning_free_pooled "
+                      "with --pool)")
   parser.add_argument("--reuse-grid", default="",
                       help="a results .jsonl whose grid rows to reuse")
   parser.add_argument("--merge", default="",
@@ -432,11 +439,13 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   if args.ratchet:
     import tuning_free_ratchet
-    tuning_free_ratchet.main(args.steps, _RESULTS / f"{args.out}_ratchet")
+    tuning_free_ratchet.main(
+        args.steps, _RESULTS / f"{args.out or 'tuning_free'}_ratchet")
     return
   if args.pool:
     rows = pool(args.pool.split(","))
-    _write(rows, args.out, args.steps, len(args.pool.split(",")))
+    _write(rows, args.out or "tuning_free_pooled", args.steps,
+           len(args.pool.split(",")))
     return
   chosen = [p for p in problems.all_problems()
             if not args.problems or p.name in args.problems.split(",")]
@@ -454,7 +463,8 @@ def main(argv=None) -> None:
     print(f"{problem.name}: {time.perf_counter() - start:.0f}s", flush=True)
   if args.merge:
     rows = _merge(rows, args.merge)
-  _write(rows, args.out, args.steps, 1)
+  default = "tuning_free" + (f"_seed{args.seed}" if args.seed else "")
+  _write(rows, args.out or default, args.steps, 1)
 
 
 def _write(rows: list[dict], out: str, steps: int, keys: int) -> None:
