@@ -1,23 +1,17 @@
 """``bench/tuning_free.py``: pooling runs on fresh seeds, learned decay."""
 
 import json
-import sys
 
 import jax
 import numpy as np
 import pytest
 
-from tests.test_bench_scripts import _BENCH
+from tests.results_scripts import load
 
 
 @pytest.fixture(scope="module")
 def bench():
-  sys.path.insert(0, str(_BENCH))
-  try:
-    import tuning_free
-    yield tuning_free
-  finally:
-    sys.path.remove(str(_BENCH))
+  return load("tuning_free.py", folder="bench")
 
 
 def _rows(seed, grid, arm, seconds):

@@ -11,19 +11,25 @@ import dataclasses
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from absl.testing import flagsaver
 
 from agents.actor_critic.config import ActorCriticConfig
-from agents.actor_critic.evaluation import returns_by_trial
+from agents.actor_critic.evaluation import (
+  _meta_env,
+  returns_by_trial,
+  step_episodes,
+)
 from agents.actor_critic.training import init_state, make_agent
 from launch import run_meta_cartpole
+from tasks.wrappers import PrevActionObs
 from tests.launch.helpers import (
-    AGENT_FLAGS,
-    check_resume,
-    rows_of,
-    settings,
+  AGENT_FLAGS,
+  check_resume,
+  rows_of,
+  settings,
 )
 
 _AGENT = ActorCriticConfig(task="MetaCartPole", core="mlp", width=8,
@@ -59,6 +65,34 @@ def test_returns_by_trial_whole_episodes(agent_and_params):
   np.testing.assert_array_equal(returns, np.round(returns))
   assert returns.min() >= 1 and returns.max() <= 200
   np.testing.assert_array_equal(returns.sum(axis=1), out.lengths)
+
+
+def test_step_episodes_credits_each_step_to_the_trial_it_belongs_to(
+    agent_and_params):
+  # Always pushing left ends a CartPole trial within ~10 steps. Each step
+  # pays 1 into the column of the trial it was taken in, the trial-ending
+  # step included; the trial index moves on after that step; a finished
+  # episode earns nothing more.
+  agent, _ = agent_and_params
+  env = PrevActionObs(_meta_env(agent))
+  params = dataclasses.replace(agent.env_params, num_trials=2, min_trials=0)
+  _, state = jax.vmap(env.reset, in_axes=(0, None))(
+      jax.random.split(jax.random.key(3), 3), params)
+  step = jax.jit(lambda s, a, k, alive: step_episodes(env, params, s, a, k,
+                                                      alive, 2))
+  alive, trial = np.ones(3, bool), np.zeros(3, np.int32)
+  lengths, totals = np.zeros((3, 2)), np.zeros((3, 2))
+  for t in range(60):
+    _, state, gain, now, then = step(state, jnp.zeros(3, jnp.int32),
+                                     jax.random.key(t), jnp.asarray(alive))
+    expected = np.zeros((3, 2))
+    expected[alive, trial[alive]] = 1.0
+    np.testing.assert_array_equal(gain, expected)
+    lengths[alive, trial[alive]] += 1
+    totals += np.asarray(gain)
+    alive, trial = np.asarray(now), np.asarray(then)
+  assert not alive.any() and np.all(lengths >= 1) and lengths.max() < 30
+  np.testing.assert_array_equal(totals, lengths)
 
 
 def test_returns_by_trial_needs_a_meta_task():
