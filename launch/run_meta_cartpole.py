@@ -228,13 +228,19 @@ def evaluate_run(config: MetaCartPoleConfig,
 
 
 def episode_returns(run_dir: str, *, num_trials: int, num_episodes: int,
-                    key: jax.Array | None = None) -> np.ndarray:
+                    key: jax.Array | None = None,
+                    fresh_starts: bool = False) -> np.ndarray:
   """Return of every trial of every evaluation episode of a finished run.
 
   Rebuilds the run's config from its ``config.json``, restores the newest
   checkpoint and evaluates, by default with the keys of
   :func:`evaluate_run` (so the mean over episodes equals its ``per_seed``
   for the same sizes); with ``key``, with ``split(key, num_seeds)``.
+
+  With ``fresh_starts`` every trial after the first starts from a fresh
+  reset of the inner task instead of the episode's start state (a
+  diagnostic for tasks that repeat it, e.g. popjaxrl's: does the return
+  still rise across trials when a memorised trajectory cannot be replayed?).
 
   Returns:
     ``[S, num_episodes, num_trials]``.
@@ -245,8 +251,11 @@ def episode_returns(run_dir: str, *, num_trials: int, num_episodes: int,
                                for k, v in saved["agent"].items()})
   config = MetaCartPoleConfig(agent=agent, settings=RunSettings(
       seed=saved["run"]["seed"], num_seeds=saved["run"]["num_seeds"]))
+  built = make_agent(agent)
+  if fresh_starts:
+    built.env.unwrapped.repeat_initial_state = False
   result = _returns_by_trial(
-      make_agent(agent), _restore_params(config, run_dir),
+      built, _restore_params(config, run_dir),
       _eval_keys(config) if key is None
       else jax.random.split(key, config.settings.num_seeds),
       num_trials=num_trials, num_episodes=num_episodes)

@@ -13,7 +13,10 @@ it exploits). Each entry is the mean over seeds with the per-seed values::
 
 A fall past the training horizon that comes with more short trials is the
 policy going back to exploring; one with long trials earning less is worse
-balancing in the trials it does not end on purpose.
+balancing in the trials it does not end on purpose. With
+``--fresh_starts`` every trial after the first starts from a fresh reset
+instead of the episode's start state: if the return still rises across
+trials, the agent is not replaying a memorised trajectory.
 
 References:
   Lu et al., `Structured State Space Models for In-Context Reinforcement
@@ -58,15 +61,20 @@ def main(argv=None) -> None:
   parser.add_argument("--short", type=float, default=15 / 200)
   parser.add_argument("--seed", type=int, default=123,
                       help="evaluation key (123: the notes' tables)")
+  parser.add_argument("--fresh_starts", action="store_true",
+                      help="start every trial after the first from a fresh "
+                      "reset, not the episode's start state")
   args = parser.parse_args(argv)
   if args.trials < 1 or args.episodes < 1 or not args.short > 0:
     parser.error("--trials and --episodes must be >= 1 and --short > 0.")
   for run_dir in args.run_dirs:
     returns = episode_returns(run_dir, num_trials=args.trials,
                               num_episodes=args.episodes,
-                              key=jax.random.key(args.seed))
+                              key=jax.random.key(args.seed),
+                              fresh_starts=args.fresh_starts)
+    starts = ", fresh start states" if args.fresh_starts else ""
     print(f"\n{run_dir} ({returns.shape[0]} seeds × {returns.shape[1]} "
-          "episodes)\n")
+          f"episodes{starts})\n")
     print("| trials | mean return per trial | short-trial fraction "
           "(per seed) | mean return of long trials (per seed) |")
     print("| --- | --- | --- | --- |")

@@ -138,6 +138,12 @@ def test_run_writes_run_dir_evaluation_and_resume_is_exact(tmp_path):
   assert per_episode.shape == (2, 4, 3)
   np.testing.assert_allclose(per_episode.mean(axis=1),
                              by_trial["3"]["per_seed"], rtol=1e-6)
+  # Fresh start states, same keys: trial 1 is the same episode, the later
+  # trials start elsewhere (16 integer lengths, not all equal by chance).
+  fresh = run_meta_cartpole.episode_returns(str(full), num_trials=3,
+                                            num_episodes=4, fresh_starts=True)
+  np.testing.assert_array_equal(fresh[:, :, 0], per_episode[:, :, 0])
+  assert not np.array_equal(fresh[:, :, 1:], per_episode[:, :, 1:])
   check_resume(full, tmp_path / "cut", run_meta_cartpole.run, _config,
                checkpoint="checkpoints/4")
   assert json.loads((tmp_path / "cut" / "trial_returns.json").read_text()
