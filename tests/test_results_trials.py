@@ -13,9 +13,11 @@ def trials():
   return load("ppo/trials.py")
 
 
-def _write(run_dir, per_seed):
+def _write(run_dir, per_seed, per_seed_16=None):
   run_dir.mkdir()
   payload = {"32": {"per_seed": per_seed, "mean": [], "completed": []}}
+  if per_seed_16 is not None:
+    payload["16"] = {"per_seed": per_seed_16, "mean": [], "completed": []}
   (run_dir / "trial_returns.json").write_text(json.dumps(payload))
 
 
@@ -42,3 +44,23 @@ def test_row_by_hand(trials):
   assert cells[8] == "no"  # the seeds' spread hides the rise
   tight = np.stack([0.001 * s + 0.01 * trial for s in range(3)])
   assert trials.row("y", tight).endswith("| yes |")
+
+
+def test_seed_rows_by_hand(trials, tmp_path):
+  # One seed: 0.1 per trial in 1-4, 0.3 from trial 5 on; another flat 0.2.
+  rising = [0.1] * 4 + [0.3] * 28
+  flat = [0.2] * 32
+  _write(tmp_path / "a", [rising, flat], [rising[:16], flat[:16]])
+  per_seed = trials.load([str(tmp_path / "a")])
+  episode = trials.load([str(tmp_path / "a")], num_trials=16).sum(axis=1)
+  np.testing.assert_allclose(episode, [4 * 0.1 + 12 * 0.3, 16 * 0.2])
+  (tmp_path / "a" / "config.json").write_text(
+    json.dumps({"run": {"seed": 10, "num_seeds": 2}}))
+  _write(tmp_path / "b", [flat])
+  seeds = trials.seed_numbers([str(tmp_path / "a"), str(tmp_path / "b")])
+  assert seeds == [10, 11, 0]  # b has no config.json: counted from 0
+  rows = trials.seed_rows("x", per_seed, episode, seeds)
+  assert rows == [
+    "| x | 10 | 0.100 | 0.300 | 0.300 | +0.200 | +0.000 | 4.00 |",
+    "| x | 11 | 0.200 | 0.200 | 0.200 | +0.000 | +0.000 | 3.20 |",
+  ]

@@ -8,8 +8,10 @@ trial of trials 1-4, 13-16 and 29-32 (the last four of the 32-trial
 evaluation, past the 16-trial training horizon), the paired differences
 13-16 minus 1-4 and 29-32 minus 13-16, the slope per trial over trials
 17-32, and whether the 13-16 and 1-4 intervals are disjoint; each as mean
-± 95% Student-t half-width over seeds. Draws the mean ± 95% interval per
-trial for each label::
+± 95% Student-t half-width over seeds. With ``--per_seed`` it also prints
+each seed's row: its three group means, its two paired differences and
+its 16-trial episode return (the sum over the 16-trial evaluation). Draws
+the mean ± 95% interval per trial for each label::
 
   python results/ppo/trials.py --out=results/ppo/meta_cartpole.png \\
       S5=/work/runs/ppo2/mcp-s5,/work/runs/ppo2/mcp-s5-seed1 \\
@@ -36,13 +38,34 @@ from launch.results import t_interval  # noqa: E402
 GROUPS = ((1, 4), (13, 16), (29, 32))
 
 
-def load(paths: list[str]) -> np.ndarray:
-  """Per-seed mean return of each of 32 trials, ``[seeds, 32]``, pooled."""
+def load(paths: list[str], num_trials: int = 32) -> np.ndarray:
+  """Per-seed mean return of each trial, ``[seeds, num_trials]``, pooled.
+
+  ``num_trials`` picks the evaluation: 32 (default) or 16 trials.
+  """
   rows = []
   for path in paths:
     with open(os.path.join(path, "trial_returns.json")) as f:
-      rows.extend(json.load(f)["32"]["per_seed"])
+      rows.extend(json.load(f)[str(num_trials)]["per_seed"])
   return np.asarray(rows, np.float64)
+
+
+def seed_numbers(paths: list[str]) -> list[int]:
+  """The seed of each pooled row, from each run's ``config.json``.
+
+  A directory without one counts its seeds from 0.
+  """
+  numbers = []
+  for path in paths:
+    with open(os.path.join(path, "trial_returns.json")) as f:
+      count = len(json.load(f)["32"]["per_seed"])
+    first = 0
+    config = os.path.join(path, "config.json")
+    if os.path.exists(config):
+      with open(config) as f:
+        first = json.load(f)["run"]["seed"]
+    numbers.extend(range(first, first + count))
+  return numbers
 
 
 def group(per_seed: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -69,6 +92,28 @@ def row(label: str, per_seed: np.ndarray) -> str:
   ]
   return "| " + " | ".join(cells) + " |"
 
+
+def seed_rows(label: str, per_seed: np.ndarray, episode: np.ndarray,
+              seeds: list[int]) -> list[str]:
+  """One markdown row per seed: group means, paired differences, episode.
+
+  ``episode`` is each seed's 16-trial episode return, ``[seeds]``;
+  ``seeds`` their seed numbers.
+  """
+  early, late, past = (group(per_seed, lo, hi) for lo, hi in GROUPS)
+  return [
+    f"| {label} | {seeds[i]} | {early[i]:.3f} | {late[i]:.3f} | {past[i]:.3f} "
+    f"| {late[i] - early[i]:+.3f} | {past[i] - late[i]:+.3f} "
+    f"| {episode[i]:.2f} |"
+    for i in range(len(per_seed))
+  ]
+
+
+SEED_HEADER = (
+  "| run | seed | trials 1-4 | 13-16 | 29-32 | 13-16 minus 1-4 "
+  "| 29-32 minus 13-16 | 16-trial episode |\n"
+  "| --- | --- | --- | --- | --- | --- | --- | --- |"
+)
 
 HEADER = (
   "| run | seeds | trials 1-4 | 13-16 | 29-32 | 13-16 minus 1-4 (paired) "
@@ -105,16 +150,27 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("runs", nargs="+", help="LABEL=RUN_DIR[,RUN_DIR...]")
   parser.add_argument("--out", help="figure path (PNG); none if omitted")
+  parser.add_argument("--per_seed", action="store_true",
+                      help="also print one row per seed")
   args = parser.parse_args()
-  curves = {}
+  curves, episodes, seeds = {}, {}, {}
   for spec in args.runs:
     label, sep, paths = spec.rpartition("=")
     if not sep or not paths:
       parser.error(f"expected LABEL=RUN_DIR[,RUN_DIR...], got {spec!r}")
     curves[label] = load(paths.split(","))
+    if args.per_seed:
+      episodes[label] = load(paths.split(","), num_trials=16).sum(axis=1)
+      seeds[label] = seed_numbers(paths.split(","))
   print(HEADER)
   for label, per_seed in curves.items():
     print(row(label, per_seed))
+  if args.per_seed:
+    print()
+    print(SEED_HEADER)
+    for label, per_seed in curves.items():
+      print("\n".join(seed_rows(label, per_seed, episodes[label],
+                                 seeds[label])))
   if args.out:
     plot(curves, args.out)
 
