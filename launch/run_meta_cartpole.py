@@ -47,9 +47,9 @@ The paper's network at the same PPO (``--width=256 --num_layers=4
 --ssm_size=256 --encoder_sizes=128,256 --nocore_input_projection
 --head_sizes=128,128 --head_gain=2.0 --dt_min=0.001 --dt_max=0.1``,
 seeds 10-12, 2.9 s per iteration alone) is at its level from the first
-trial (0.293 in trial 1) and is flat across the 16 (0.290 in trials 1-4, 0.295
-in 13-16), then falls past them (0.234 in trials 29-32); 4.79 per 16-trial
-episode.
+trial (0.293 in trial 1) and is flat across the 16 (0.290 in trials 1-4,
+0.295 in 13-16), then falls past them (0.234 in trials 29-32); 4.79 per
+16-trial episode.
 
 Measured (the first two commands: MetaStatelessCartPole, 300k steps per seed,
 seeds 0-2, 2 CPUs at load average 25-43): neither core learned; the mean

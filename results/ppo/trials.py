@@ -158,10 +158,11 @@ def main() -> None:
     label, sep, paths = spec.rpartition("=")
     if not sep or not paths:
       parser.error(f"expected LABEL=RUN_DIR[,RUN_DIR...], got {spec!r}")
-    curves[label] = load(paths.split(","))
+    dirs = paths.split(",")
+    curves[label] = load(dirs)
     if args.per_seed:
-      episodes[label] = load(paths.split(","), num_trials=16).sum(axis=1)
-      seeds[label] = seed_numbers(paths.split(","))
+      episodes[label] = load(dirs, num_trials=16).sum(axis=1)
+      seeds[label] = seed_numbers(dirs)
   print(HEADER)
   for label, per_seed in curves.items():
     print(row(label, per_seed))
