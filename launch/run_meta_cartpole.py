@@ -102,12 +102,15 @@ __all__ = ["META_TASKS", "MetaCartPoleConfig", "build_config",
 EXPERIMENT = "meta_cartpole"
 #: Registered meta-CartPole tasks (ours: full state, position only, noisy;
 #: popjaxrl's observation-only projection of the position-only task, and
-#: the same without its trial-done flag, and with 8-16 trials drawn per
-#: episode).
+#: the same without its trial-done flag, with 8-16 trials drawn per
+#: episode, and with POPGym's observation noise 0.1 / 0.2 / 0.3).
 META_TASKS = ("MetaCartPole", "MetaStatelessCartPole",
               "MetaNoisyStatelessCartPole", "MetaStatelessCartPolePopjaxrl",
               "MetaStatelessCartPolePopjaxrlNoTrialFlag",
-              "MetaStatelessCartPolePopjaxrlRandomTrials")
+              "MetaStatelessCartPolePopjaxrlRandomTrials",
+              "MetaNoisyStatelessCartPolePopjaxrlEasy",
+              "MetaNoisyStatelessCartPolePopjaxrlMedium",
+              "MetaNoisyStatelessCartPolePopjaxrlHard")
 _KW = dict(allow_override=True)
 
 _FLAGS = run_popgym.define_agent_flags(

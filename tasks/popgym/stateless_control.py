@@ -257,6 +257,11 @@ def _make_popjaxrl_meta(**kw):
   return ObservationProjectionMeta(StatelessCartPole(), **kw)
 
 
+def _make_noisy_popjaxrl_meta(noise_sigma, **kw):
+  return ObservationProjectionMeta(StatelessCartPole(noise_sigma=noise_sigma),
+                                   **kw)
+
+
 # popjaxrl's NoisyStatelessMetaCartPole (noise 0): observation-only projection.
 register("MetaStatelessCartPolePopjaxrl", _make_popjaxrl_meta)
 # The same with the trial-done entry always 0 (an ablation: can the agent
@@ -267,3 +272,8 @@ register("MetaStatelessCartPolePopjaxrlNoTrialFlag",
 # ablation: can the agent still time a switch by the episode's end?).
 register("MetaStatelessCartPolePopjaxrlRandomTrials",
          functools.partial(_make_popjaxrl_meta, min_trials=8))
+# The same with POPGym's observation noise (sigma 0.1 / 0.2 / 0.3 on [x, θ],
+# before the projection; an ablation: less evidence per trial).
+for _level, _sigma in zip(_LEVELS, (0.1, 0.2, 0.3), strict=True):
+  register("MetaNoisyStatelessCartPolePopjaxrl" + _level,
+           functools.partial(_make_noisy_popjaxrl_meta, _sigma))

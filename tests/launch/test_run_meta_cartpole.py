@@ -153,7 +153,7 @@ def test_run_writes_run_dir_evaluation_and_resume_is_exact(tmp_path):
 @pytest.mark.parametrize("flag_values, match", [
     (dict(task="CartPole"), r"Unknown meta task 'CartPole'.*MetaCartPole"),
     (dict(task="MetaCartPolePopjaxrl"),
-     r"Unknown meta task 'MetaCartPolePopjaxrl'.*PopjaxrlRandomTrials'\)"),
+     r"Unknown meta task 'MetaCartPolePopjaxrl'.*PopjaxrlHard'\)"),
     (dict(core="transformer"), r"core 'transformer'.*'s5'"),
     (dict(eval_trials=["a"]), "eval_trials must be integers"),
     (dict(eval_trials=["0"]), "must be >= 1"),
