@@ -4,7 +4,9 @@ Pins the observation layout and size, the orthogonal projection (fixed in a
 meta-episode, resampled across), the absence of an action permutation and of
 the reward in the observation, the restart of every trial from one start
 state, and the trial counting, on cases worked out by hand: one Euler step
-from chosen states, and 5-step trials that no policy can end early.
+from chosen states, and 5-step trials that no policy can end early. The
+noisy variants' noise is recovered through the projection and compared
+with POPGym's clipped Gaussian.
 
 References:
   Lu et al, `Structured State Space Models for In-Context Reinforcement
@@ -244,13 +246,13 @@ def test_random_trials_variant_draws_8_to_16_trials_per_episode():
     ObservationProjectionMeta(StatelessCartPole(), num_trials=4, min_trials=5)
 
 
-@pytest.mark.parametrize("level, sigma",
-                         [("", 0.0), ("NoisyEasy", 0.1),
-                          ("NoisyMedium", 0.2), ("NoisyHard", 0.3)])
+@pytest.mark.parametrize("name, sigma", [
+    (_NAME, 0.0),
+    ("MetaNoisyStatelessCartPolePopjaxrlEasy", 0.1),
+    ("MetaNoisyStatelessCartPolePopjaxrlMedium", 0.2),
+    ("MetaNoisyStatelessCartPolePopjaxrlHard", 0.3)])
 def test_noisy_variants_add_gaussian_noise_to_x_theta_before_projecting(
-    level, sigma):
-  name = (_NAME if not level else
-          "Meta" + "NoisyStatelessCartPolePopjaxrl" + level[len("Noisy"):])
+    name, sigma):
   env, params = tasks.make(name)
   assert float(params.inner.noise_sigma) == sigma
   obs, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(
