@@ -253,11 +253,7 @@ register("MetaNoisyStatelessPendulum",
          functools.partial(_make_meta, StatelessPendulum, 0.1))
 
 
-def _make_popjaxrl_meta(**kw):
-  return ObservationProjectionMeta(StatelessCartPole(), **kw)
-
-
-def _make_noisy_popjaxrl_meta(noise_sigma, **kw):
+def _make_popjaxrl_meta(*, noise_sigma=0.0, **kw):
   return ObservationProjectionMeta(StatelessCartPole(noise_sigma=noise_sigma),
                                    **kw)
 
@@ -276,4 +272,4 @@ register("MetaStatelessCartPolePopjaxrlRandomTrials",
 # before the projection; an ablation: less evidence per trial).
 for _level, _sigma in zip(_LEVELS, (0.1, 0.2, 0.3), strict=True):
   register("MetaNoisyStatelessCartPolePopjaxrl" + _level,
-           functools.partial(_make_noisy_popjaxrl_meta, _sigma))
+           functools.partial(_make_popjaxrl_meta, noise_sigma=_sigma))
