@@ -103,11 +103,13 @@ EXPERIMENT = "meta_cartpole"
 #: Registered meta-CartPole tasks (ours: full state, position only, noisy;
 #: popjaxrl's observation-only projection of the position-only task, and
 #: the same without its trial-done flag, with 8-16 trials drawn per
-#: episode, and with POPGym's observation noise 0.1 / 0.2 / 0.3).
+#: episode, with 32 trials per episode, and with POPGym's observation noise
+#: 0.1 / 0.2 / 0.3).
 META_TASKS = ("MetaCartPole", "MetaStatelessCartPole",
               "MetaNoisyStatelessCartPole", "MetaStatelessCartPolePopjaxrl",
               "MetaStatelessCartPolePopjaxrlNoTrialFlag",
               "MetaStatelessCartPolePopjaxrlRandomTrials",
+              "MetaStatelessCartPolePopjaxrl32Trials",
               "MetaNoisyStatelessCartPolePopjaxrlEasy",
               "MetaNoisyStatelessCartPolePopjaxrlMedium",
               "MetaNoisyStatelessCartPolePopjaxrlHard")

@@ -37,11 +37,11 @@ def test_row_by_hand(trials):
     trials.group(per_seed, 1, 4), [0.025, 0.125, 0.225])
   cells = [c.strip() for c in trials.row("x", per_seed).split("|")[1:-1]]
   # 1-4: mean 0.125, sd 0.1, half = t(0.975, 2) * 0.1 / sqrt(3) = 0.248.
-  assert cells[:3] == ["x", "3", "0.125 ± 0.248"]
-  assert cells[5] == "0.120 ± 0.000"  # 13-16 minus 1-4: 14.5 - 2.5 trials
-  assert cells[6] == "0.015 ± 0.000"  # 29-32 (= 16) minus 13-16 (14.5)
-  assert cells[7] == "0.0000 ± 0.0000"  # flat past the horizon
-  assert cells[8] == "no"  # the seeds' spread hides the rise
+  assert cells[:4] == ["x", "3", "16", "0.125 ± 0.248"]
+  assert cells[6] == "0.120 ± 0.000"  # 13-16 minus 1-4: 14.5 - 2.5 trials
+  assert cells[7] == "0.015 ± 0.000"  # 29-32 (= 16) minus 13-16 (14.5)
+  assert cells[8] == "0.0000 ± 0.0000"  # flat past the horizon
+  assert cells[9] == "no"  # the seeds' spread hides the rise
   tight = np.stack([0.001 * s + 0.01 * trial for s in range(3)])
   assert trials.row("y", tight).endswith("| yes |")
 
@@ -64,3 +64,32 @@ def test_seed_rows_by_hand(trials, tmp_path):
     "| x | 10 | 0.100 | 0.300 | 0.300 | +0.200 | +0.000 | 4.00 |",
     "| x | 11 | 0.200 | 0.200 | 0.200 | +0.000 | +0.000 | 3.20 |",
   ]
+
+
+def test_row_of_a_32_trial_horizon_by_hand(trials):
+  # Rises 0.01 per trial to trial 24, then falls 0.004 per trial to 64.
+  t = np.arange(1, 65)
+  curve = np.where(t <= 24, 0.01 * t, 0.24 - 0.004 * (t - 24))
+  per_seed = np.stack([curve + 0.002 * s for s in range(3)])
+  assert trials.groups(32) == ((1, 4), (29, 32), (61, 64))
+  cells = [c.strip() for c in trials.row("x", per_seed, 32).split("|")[1:-1]]
+  assert cells[2] == "32"
+  # 29-32: 0.24 - 0.004 * 6.5 + 0.002 (mean offset); half-width
+  # t(0.975, 2) * 0.002 / sqrt(3) = 0.005.
+  assert cells[4] == "0.216 ± 0.005"
+  assert cells[6] == "0.189 ± 0.000"  # 29-32 minus 1-4 (0.025)
+  assert cells[7] == "-0.128 ± 0.000"  # 61-64 minus 29-32: 32 trials down
+  assert cells[8] == "-0.0040 ± 0.0000"  # slope over trials 33-64
+
+
+def test_horizon_of_reads_the_runs_task(trials, tmp_path):
+  for name, task in (("a", "MetaStatelessCartPolePopjaxrl32Trials"),
+                     ("b", "MetaStatelessCartPolePopjaxrl")):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "config.json").write_text(
+      json.dumps({"agent": {"task": task}}))
+  (tmp_path / "c").mkdir()  # no config.json: the default 16
+  assert trials.horizon_of([str(tmp_path / "a")]) == 32
+  assert trials.horizon_of([str(tmp_path / "b"), str(tmp_path / "c")]) == 16
+  with pytest.raises(ValueError, match=r"different numbers.*\[16, 32\]"):
+    trials.horizon_of([str(tmp_path / "a"), str(tmp_path / "b")])

@@ -268,6 +268,10 @@ register("MetaStatelessCartPolePopjaxrlNoTrialFlag",
 # ablation: can the agent still time a switch by the episode's end?).
 register("MetaStatelessCartPolePopjaxrlRandomTrials",
          functools.partial(_make_popjaxrl_meta, min_trials=8))
+# The same with 32 trials per meta-episode (an ablation: is the length of
+# the in-context rise set by the number of trials trained on?).
+register("MetaStatelessCartPolePopjaxrl32Trials",
+         functools.partial(_make_popjaxrl_meta, num_trials=32))
 # The same with POPGym's observation noise (sigma 0.1 / 0.2 / 0.3 on [x, θ],
 # before the projection; an ablation: less evidence per trial).
 for _level, _sigma in zip(_LEVELS, (0.1, 0.2, 0.3), strict=True):

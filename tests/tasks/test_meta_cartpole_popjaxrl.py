@@ -246,6 +246,34 @@ def test_random_trials_variant_draws_8_to_16_trials_per_episode():
     ObservationProjectionMeta(StatelessCartPole(), num_trials=4, min_trials=5)
 
 
+def test_32_trials_variant_runs_the_16_trial_task_twice_as_long():
+  env, params = tasks.make(_NAME + "32Trials")
+  ref, ref_params = tasks.make(_NAME)
+  assert (params.num_trials, ref_params.num_trials) == (32, 16)
+
+  def roll(e, p):
+    def body(state, key):
+      k_act, k_step = jax.random.split(key)
+      action = jax.random.bernoulli(k_act).astype(jnp.int32)
+      obs, new, reward, term, _, info = e.step(k_step, state, action, p)
+      return new, (obs, reward, term, info["trial"])
+
+    _, state0 = e.reset(jax.random.key(5), p)
+    return jax.lax.scan(body, state0, jax.random.split(jax.random.key(6),
+                                                       1500))[1]
+
+  obs, reward, term, trial = jax.jit(lambda: roll(env, params))()
+  obs_ref, reward_ref, term_ref, trial_ref = jax.jit(
+      lambda: roll(ref, ref_params))()
+  end_ref = int(np.argmax(term_ref)) + 1  # steps of the 16-trial episode
+  end = int(np.argmax(term)) + 1
+  assert int(trial_ref[end_ref - 1]) == 16 and int(trial[end - 1]) == 32
+  assert not term[:end - 1].any() and end > end_ref
+  # Same key, same actions: identical up to the 16-trial episode's end.
+  np.testing.assert_array_equal(obs[:end_ref - 1], obs_ref[:end_ref - 1])
+  np.testing.assert_array_equal(reward[:end_ref], reward_ref[:end_ref])
+
+
 @pytest.mark.parametrize("name, sigma", [
     (_NAME, 0.0),
     ("MetaNoisyStatelessCartPolePopjaxrlEasy", 0.1),
