@@ -51,6 +51,16 @@ trial (0.293 in trial 1) and is flat across the 16 (0.290 in trials 1-4,
 0.295 in 13-16), then falls past them (0.234 in trials 29-32); 4.79 per
 16-trial episode.
 
+With rollouts as long as the episode (``--unroll_length=1024
+--num_minibatches=16``: minibatches of one environment's 1024 steps, the
+same size and updates per step; seeds 10-12, 5387 s at load ~5) the S5
+balances from trial 1 and does not rise (0.367 in trials 1-4, 0.349 in
+13-16, 0.338 in 29-32) but earns the most of any setting, 5.75 per
+16-trial episode. Trained on 32 trials
+(``--task=MetaStatelessCartPolePopjaxrl32Trials --eval_trials=16,32,64``)
+it explores for twice as long: 0.08 per trial in trials 1-4, 0.17 by
+trial 32, then 0.13 by trial 64 (3.25 per 32-trial episode).
+
 Measured (the first two commands: MetaStatelessCartPole, 300k steps per seed,
 seeds 0-2, 2 CPUs at load average 25-43): neither core learned; the mean
 trial return stayed at 0.10-0.13 (about 20-25 steps of 1/200) for every

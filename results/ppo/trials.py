@@ -62,7 +62,7 @@ def horizon_of(paths: list[str]) -> int:
       continue
     with open(config) as f:
       task = json.load(f)["agent"]["task"]
-    import tasks  # noqa: PLC0415 (jax only when a task must be built)
+    import tasks  # here: jax is imported only when a task must be built
 
     found.add(int(tasks.make(task)[1].num_trials))
   if len(found) != 1:
@@ -179,8 +179,10 @@ def plot(curves: dict[str, np.ndarray], out: str,
     half = np.array([s[1] for s in stats])
     ax.plot(trials, mean, label=f"{label} ({len(per_seed)} seeds)")
     ax.fill_between(trials, mean - half, mean + half, alpha=0.2)
-  for h in sorted({horizons.get(label, HORIZON) for label in curves}):
-    ax.axvline(h + 0.5, color="grey", linestyle=":",
+  for h, style in zip(
+      sorted({horizons.get(label, HORIZON) for label in curves}),
+      (":", "--", "-."), strict=False):
+    ax.axvline(h + 0.5, color="grey", linestyle=style,
                label=f"training horizon ({h} trials)")
   ax.set_xlabel("trial")
   ax.set_ylabel("mean return per trial")
