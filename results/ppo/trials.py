@@ -41,8 +41,11 @@ HORIZON = 16  # trials per training episode of the tasks that do not say
 
 
 def groups(horizon: int = HORIZON) -> tuple[tuple[int, int], ...]:
-  """Trials ``(lo, hi)`` (1-based) of the first four, the last four trained
-  and the last four of an evaluation twice the training ``horizon``."""
+  """The three trial groups ``(lo, hi)`` (1-based) of the table.
+
+  The first four trials, the last four of the training ``horizon`` and the
+  last four of an evaluation twice as long.
+  """
   return (1, 4), (horizon - 3, horizon), (2 * horizon - 3, 2 * horizon)
 
 
@@ -114,8 +117,8 @@ def _fmt(values, digits: int = 3) -> str:
 def row(label: str, per_seed: np.ndarray, horizon: int = HORIZON) -> str:
   """One markdown row of the table (see the module docstring)."""
   early, late, past = (group(per_seed, lo, hi) for lo, hi in groups(horizon))
-  h = horizon
-  slopes = [np.polyfit(np.arange(h + 1, 2 * h + 1), p[h:2 * h], 1)[0]
+  past_trials = np.arange(horizon + 1, 2 * horizon + 1)
+  slopes = [np.polyfit(past_trials, p[horizon:2 * horizon], 1)[0]
             for p in per_seed]
   (m_early, h_early, _), (m_late, h_late, _) = (
     t_interval(early), t_interval(late))

@@ -186,24 +186,33 @@ def test_invalid_arguments_raise():
     tasks.make(_NAME, num_trials=0)
 
 
+def _random_actions(env, params, seed, steps):
+  """``(obs, reward, terminated, info)`` of ``steps`` uniform random actions
+  from a reset; the same ``seed`` gives the same keys and actions."""
+  def body(state, key):
+    k_act, k_step = jax.random.split(key)
+    action = jax.random.bernoulli(k_act).astype(jnp.int32)
+    obs, new, reward, term, _, info = env.step(k_step, state, action, params)
+    return new, (obs, reward, term, info)
+
+  @jax.jit
+  def roll():
+    _, state0 = env.reset(jax.random.key(seed), params)
+    keys = jax.random.split(jax.random.key(seed + 1), steps)
+    return jax.lax.scan(body, state0, keys)[1]
+
+  return roll()
+
+
 def test_no_trial_flag_variant_only_zeroes_the_trial_done_entry():
   env, params = tasks.make(_NAME + "NoTrialFlag")
   ref, _ = tasks.make(_NAME)
   assert env.trial_done_flag is False and ref.trial_done_flag is True
 
-  def roll(e):
-    def body(state, key):
-      k_act, k_step = jax.random.split(key)
-      action = jax.random.bernoulli(k_act).astype(jnp.int32)
-      obs, new, reward, term, _, info = e.step(k_step, state, action, params)
-      return new, (obs, reward, term, info["trial_done"])
-
-    _, state0 = e.reset(jax.random.key(7), params)
-    return jax.lax.scan(body, state0, jax.random.split(jax.random.key(8),
-                                                       400))[1]
-
-  obs, reward, term, done = jax.jit(lambda: roll(env))()
-  obs_ref, reward_ref, term_ref, done_ref = jax.jit(lambda: roll(ref))()
+  obs, reward, term, info = _random_actions(env, params, 7, 400)
+  obs_ref, reward_ref, term_ref, info_ref = _random_actions(ref, params, 7,
+                                                            400)
+  done, done_ref = info["trial_done"], info_ref["trial_done"]
   assert int(done_ref.sum()) >= 3  # random actions end several trials
   np.testing.assert_array_equal(obs_ref[:, 5], done_ref)
   np.testing.assert_array_equal(obs[:, 5], 0.0)
@@ -251,20 +260,10 @@ def test_32_trials_variant_runs_the_16_trial_task_twice_as_long():
   ref, ref_params = tasks.make(_NAME)
   assert (params.num_trials, ref_params.num_trials) == (32, 16)
 
-  def roll(e, p):
-    def body(state, key):
-      k_act, k_step = jax.random.split(key)
-      action = jax.random.bernoulli(k_act).astype(jnp.int32)
-      obs, new, reward, term, _, info = e.step(k_step, state, action, p)
-      return new, (obs, reward, term, info["trial"])
-
-    _, state0 = e.reset(jax.random.key(5), p)
-    return jax.lax.scan(body, state0, jax.random.split(jax.random.key(6),
-                                                       1500))[1]
-
-  obs, reward, term, trial = jax.jit(lambda: roll(env, params))()
-  obs_ref, reward_ref, term_ref, trial_ref = jax.jit(
-      lambda: roll(ref, ref_params))()
+  obs, reward, term, info = _random_actions(env, params, 5, 1500)
+  obs_ref, reward_ref, term_ref, info_ref = _random_actions(ref, ref_params,
+                                                            5, 1500)
+  trial, trial_ref = info["trial"], info_ref["trial"]
   end_ref = int(np.argmax(term_ref)) + 1  # steps of the 16-trial episode
   end = int(np.argmax(term)) + 1
   assert int(trial_ref[end_ref - 1]) == 16 and int(trial[end - 1]) == 32
