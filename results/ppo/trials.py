@@ -28,6 +28,7 @@ References:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -166,7 +167,8 @@ def plot(curves: dict[str, np.ndarray], out: str,
          horizons: dict[str, int] | None = None) -> None:
   """Mean ± 95% interval of the return of each trial, one line per label.
 
-  A dotted line marks each label's training horizon (default 16).
+  A grey line marks each distinct training horizon (default 16), each in
+  its own line style.
   """
   import matplotlib
 
@@ -184,7 +186,7 @@ def plot(curves: dict[str, np.ndarray], out: str,
     ax.fill_between(trials, mean - half, mean + half, alpha=0.2)
   for h, style in zip(
       sorted({horizons.get(label, HORIZON) for label in curves}),
-      (":", "--", "-."), strict=False):
+      itertools.cycle((":", "--", "-."))):
     ax.axvline(h + 0.5, color="grey", linestyle=style,
                label=f"training horizon ({h} trials)")
   ax.set_xlabel("trial")

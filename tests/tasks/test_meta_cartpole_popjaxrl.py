@@ -120,9 +120,16 @@ def _short_env():
 
 
 @functools.cache
-def _short_rollout():
-  env, params = _short_env()
+def _random_actions(env, params, seed, steps):
+  """``steps`` uniform random actions from a reset, under ``jax.jit``.
 
+  The reset uses key ``seed`` and the steps keys split from ``seed + 1``,
+  so the same ``seed`` gives two tasks the same actions.
+
+  Returns:
+    ``(obs0, state0, (action, obs, new_state, reward, terminated,
+    truncated, info))``, the last stacked over steps.
+  """
   def body(state, key):
     k_act, k_step = jax.random.split(key)
     action = jax.random.bernoulli(k_act).astype(jnp.int32)
@@ -131,12 +138,16 @@ def _short_rollout():
     return new, (action, obs, new, reward, term, trunc, info)
 
   @jax.jit
-  def run(key):
-    obs0, state0 = env.reset(jax.random.key(5), params)
-    return obs0, state0, jax.lax.scan(
-        body, state0, jax.random.split(key, 16))[1]
+  def run():
+    obs0, state0 = env.reset(jax.random.key(seed), params)
+    keys = jax.random.split(jax.random.key(seed + 1), steps)
+    return obs0, state0, jax.lax.scan(body, state0, keys)[1]
 
-  return run(jax.random.key(6))
+  return run()
+
+
+def _short_rollout():
+  return _random_actions(*_short_env(), 5, 16)
 
 
 def test_trial_counting_and_termination_after_num_trials():
@@ -186,32 +197,15 @@ def test_invalid_arguments_raise():
     tasks.make(_NAME, num_trials=0)
 
 
-def _random_actions(env, params, seed, steps):
-  """``(obs, reward, terminated, info)`` of ``steps`` uniform random actions
-  from a reset; the same ``seed`` gives the same keys and actions."""
-  def body(state, key):
-    k_act, k_step = jax.random.split(key)
-    action = jax.random.bernoulli(k_act).astype(jnp.int32)
-    obs, new, reward, term, _, info = env.step(k_step, state, action, params)
-    return new, (obs, reward, term, info)
-
-  @jax.jit
-  def roll():
-    _, state0 = env.reset(jax.random.key(seed), params)
-    keys = jax.random.split(jax.random.key(seed + 1), steps)
-    return jax.lax.scan(body, state0, keys)[1]
-
-  return roll()
-
-
 def test_no_trial_flag_variant_only_zeroes_the_trial_done_entry():
   env, params = tasks.make(_NAME + "NoTrialFlag")
   ref, _ = tasks.make(_NAME)
   assert env.trial_done_flag is False and ref.trial_done_flag is True
 
-  obs, reward, term, info = _random_actions(env, params, 7, 400)
-  obs_ref, reward_ref, term_ref, info_ref = _random_actions(ref, params, 7,
-                                                            400)
+  _, _, (_, obs, _, reward, term, _, info) = _random_actions(env, params, 7,
+                                                             400)
+  _, _, (_, obs_ref, _, reward_ref, term_ref, _, info_ref) = _random_actions(
+      ref, params, 7, 400)
   done, done_ref = info["trial_done"], info_ref["trial_done"]
   assert int(done_ref.sum()) >= 3  # random actions end several trials
   np.testing.assert_array_equal(obs_ref[:, 5], done_ref)
@@ -260,14 +254,17 @@ def test_32_trials_variant_runs_the_16_trial_task_twice_as_long():
   ref, ref_params = tasks.make(_NAME)
   assert (params.num_trials, ref_params.num_trials) == (32, 16)
 
-  obs, reward, term, info = _random_actions(env, params, 5, 1500)
-  obs_ref, reward_ref, term_ref, info_ref = _random_actions(ref, ref_params,
-                                                            5, 1500)
+  _, _, (_, obs, _, reward, term, _, info) = _random_actions(env, params, 5,
+                                                             1500)
+  _, _, (_, obs_ref, _, reward_ref, term_ref, _, info_ref) = _random_actions(
+      ref, ref_params, 5, 1500)
   trial, trial_ref = info["trial"], info_ref["trial"]
   end_ref = int(np.argmax(term_ref)) + 1  # steps of the 16-trial episode
-  end = int(np.argmax(term)) + 1
+  end = int(np.argmax(term)) + 1  # first termination of the 32-trial one
   assert int(trial_ref[end_ref - 1]) == 16 and int(trial[end - 1]) == 32
-  assert not term[:end - 1].any() and end > end_ref
+  # At the 16-trial episode's end the 32-trial one has counted 16 trials
+  # too and goes on.
+  assert int(trial[end_ref - 1]) == 16 and end > end_ref
   # Same key, same actions: identical up to the 16-trial episode's end.
   np.testing.assert_array_equal(obs[:end_ref - 1], obs_ref[:end_ref - 1])
   np.testing.assert_array_equal(reward[:end_ref], reward_ref[:end_ref])
