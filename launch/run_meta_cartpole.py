@@ -92,6 +92,7 @@ import jax
 import numpy as np
 from absl import app, flags
 
+import tasks
 from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.evaluation import returns_by_trial
 from agents.actor_critic.training import make_agent
@@ -110,19 +111,14 @@ __all__ = ["META_TASKS", "MetaCartPoleConfig", "build_config",
            "episode_returns", "evaluate_run", "register_validators", "run"]
 
 EXPERIMENT = "meta_cartpole"
-#: Registered meta-CartPole tasks (ours: full state, position only, noisy;
+#: Registered meta-CartPole tasks: every registry name that starts with
+#: ``Meta`` and names CartPole (ours: full state, position only, noisy;
 #: popjaxrl's observation-only projection of the position-only task, and
 #: the same without its trial-done flag, with 8-16 trials drawn per
 #: episode, with 32 trials per episode, and with POPGym's observation noise
 #: 0.1 / 0.2 / 0.3).
-META_TASKS = ("MetaCartPole", "MetaStatelessCartPole",
-              "MetaNoisyStatelessCartPole", "MetaStatelessCartPolePopjaxrl",
-              "MetaStatelessCartPolePopjaxrlNoTrialFlag",
-              "MetaStatelessCartPolePopjaxrlRandomTrials",
-              "MetaStatelessCartPolePopjaxrl32Trials",
-              "MetaNoisyStatelessCartPolePopjaxrlEasy",
-              "MetaNoisyStatelessCartPolePopjaxrlMedium",
-              "MetaNoisyStatelessCartPolePopjaxrlHard")
+META_TASKS = tuple(name for name in tasks.registered()
+                   if name.startswith("Meta") and "CartPole" in name)
 _KW = dict(allow_override=True)
 
 _FLAGS = run_popgym.define_agent_flags(

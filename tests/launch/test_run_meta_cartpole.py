@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from absl.testing import flagsaver
 
+import tasks
 from agents.actor_critic.config import ActorCriticConfig
 from agents.actor_critic.evaluation import (
   _meta_env,
@@ -24,6 +25,7 @@ from agents.actor_critic.evaluation import (
 )
 from agents.actor_critic.training import init_state, make_agent
 from launch import run_meta_cartpole
+from tasks.control import RandomProjectionMeta
 from tasks.wrappers import PrevActionObs
 from tests.launch.helpers import (
   AGENT_FLAGS,
@@ -153,7 +155,7 @@ def test_run_writes_run_dir_evaluation_and_resume_is_exact(tmp_path):
 @pytest.mark.parametrize("flag_values, match", [
     (dict(task="CartPole"), r"Unknown meta task 'CartPole'.*MetaCartPole"),
     (dict(task="MetaCartPolePopjaxrl"),
-     r"Unknown meta task 'MetaCartPolePopjaxrl'.*PopjaxrlHard'\)"),
+     r"Unknown meta task 'MetaCartPolePopjaxrl'.*PopjaxrlRandomTrials'\)"),
     (dict(core="transformer"), r"core 'transformer'.*'s5'"),
     (dict(eval_trials=["a"]), "eval_trials must be integers"),
     (dict(eval_trials=["0"]), "must be >= 1"),
@@ -165,6 +167,19 @@ def test_bad_flags_fail_before_compute(flag_values, match):
   with flagsaver.flagsaver(**values):
     with pytest.raises(ValueError, match=match):
       run_meta_cartpole.build_config()
+
+
+def test_meta_tasks_are_every_registered_meta_cartpole():
+  # Read from the registry: each one evaluates by trial (a
+  # RandomProjectionMeta) over CartPole; the meta-Pendulums are left out.
+  names = run_meta_cartpole.META_TASKS
+  assert {"MetaStatelessCartPolePopjaxrl32Trials",
+          "MetaNoisyStatelessCartPolePopjaxrlHard"} <= set(names)
+  assert not {"MetaPendulum", "CartPole"} & set(names)
+  for name in names:
+    env, _ = tasks.make(name)
+    assert isinstance(env, RandomProjectionMeta), name
+    assert "CartPole" in env.inner.name, name
 
 
 def test_flags_build_the_config():
