@@ -93,3 +93,12 @@ def test_horizon_of_reads_the_runs_task(trials, tmp_path):
   assert trials.horizon_of([str(tmp_path / "b"), str(tmp_path / "c")]) == 16
   with pytest.raises(ValueError, match=r"different numbers.*\[16, 32\]"):
     trials.horizon_of([str(tmp_path / "a"), str(tmp_path / "b")])
+
+
+def test_row_of_one_seed_says_it_has_no_interval(trials):
+  per_seed = np.full((1, 32), 0.25)
+  cells = [c.strip() for c in trials.row("x", per_seed).split("|")[1:-1]]
+  assert cells[1] == "1"
+  assert cells[3] == "0.250 (no interval: 1 seed)"
+  assert cells[6] == "0.000 (no interval: 1 seed)"
+  assert cells[9] == "n/a"  # disjointness needs two intervals

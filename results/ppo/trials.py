@@ -10,7 +10,8 @@ and 2H-3..2H (the last four of the 2H-trial evaluation, past the training
 horizon), the paired differences of the second group minus the first and
 the third minus the second, the slope per trial over trials H+1..2H, and
 whether the intervals of the first two groups are disjoint; each as mean
-± 95% Student-t half-width over seeds. With ``--per_seed`` it also prints
+± 95% Student-t half-width over seeds (a label with one seed has no
+interval, and the table says so). With ``--per_seed`` it also prints
 each seed's row: its three group means, its two paired differences and
 its H-trial episode return (the sum over the H-trial evaluation). Draws
 the mean ± 95% interval per trial for each label::
@@ -111,7 +112,9 @@ def group(per_seed: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 
 def _fmt(values, digits: int = 3) -> str:
-  mean, half, _ = t_interval(values)
+  mean, half, n = t_interval(values)
+  if n < 2:
+    return f"{mean:.{digits}f} (no interval: {n} seed)"
   return f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
@@ -123,12 +126,15 @@ def row(label: str, per_seed: np.ndarray, horizon: int = HORIZON) -> str:
             for p in per_seed]
   (m_early, h_early, _), (m_late, h_late, _) = (
     t_interval(early), t_interval(late))
-  disjoint = m_late - h_late > m_early + h_early
+  if len(per_seed) < 2:
+    disjoint = "n/a"
+  else:
+    disjoint = "yes" if m_late - h_late > m_early + h_early else "no"
   cells = [
     label, str(len(per_seed)), str(horizon), _fmt(early), _fmt(late),
     _fmt(past),
     _fmt(late - early), _fmt(past - late), _fmt(slopes, digits=4),
-    "yes" if disjoint else "no",
+    disjoint,
   ]
   return "| " + " | ".join(cells) + " |"
 
@@ -182,7 +188,8 @@ def plot(curves: dict[str, np.ndarray], out: str,
     stats = [t_interval(column) for column in per_seed.T]
     mean = np.array([s[0] for s in stats])
     half = np.array([s[1] for s in stats])
-    ax.plot(trials, mean, label=f"{label} ({len(per_seed)} seeds)")
+    n = len(per_seed)
+    ax.plot(trials, mean, label=f"{label} ({n} seed{'s' * (n != 1)})")
     ax.fill_between(trials, mean - half, mean + half, alpha=0.2)
   for h, style in zip(
       sorted({horizons.get(label, HORIZON) for label in curves}),
