@@ -67,8 +67,8 @@ trial 32, then 0.13 by trial 64 (3.25 per 32-trial episode).
 
 The paper's PPO learner (``--num_envs=64 --unroll_length=1024
 --ppo_epochs=30 --num_minibatches=8 --learning_rate=5e-5 --noanneal_lr
---discount=0.99``, 15M steps, seed 10 alone, 5577 s) rises the most over
-the 16 trials (0.129 per trial in trials 1-4, 0.334 in 13-16) and holds
+--discount=0.99``, 15M steps, seed 10 alone, 5577 s) rises over the 16
+trials (0.129 per trial in trials 1-4, 0.334 in 13-16) and holds
 past them (0.325 in 29-32): flat, not still rising.
 
 Measured (the first two commands: MetaStatelessCartPole, 300k steps per seed,
