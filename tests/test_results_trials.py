@@ -96,9 +96,11 @@ def test_horizon_of_reads_the_runs_task(trials, tmp_path):
 
 
 def test_row_of_one_seed_says_it_has_no_interval(trials):
-  per_seed = np.full((1, 32), 0.25)
+  # One seed earning 0.01 per trial index: 1-4 averages 0.025, 13-16 0.145.
+  per_seed = 0.01 * np.arange(1, 33)[None, :]
   cells = [c.strip() for c in trials.row("x", per_seed).split("|")[1:-1]]
   assert cells[1] == "1"
-  assert cells[3] == "0.250 (no interval: 1 seed)"
-  assert cells[6] == "0.000 (no interval: 1 seed)"
+  assert cells[3] == "0.025 (no interval: 1 seed)"
+  assert cells[6] == "0.120 (no interval: 1 seed)"  # 13-16 minus 1-4
+  assert cells[8] == "0.0100 (no interval: 1 seed)"  # slope past 16
   assert cells[9] == "n/a"  # disjointness needs two intervals
