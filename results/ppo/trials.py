@@ -124,11 +124,10 @@ def row(label: str, per_seed: np.ndarray, horizon: int = HORIZON) -> str:
   past_trials = np.arange(horizon + 1, 2 * horizon + 1)
   slopes = [np.polyfit(past_trials, p[horizon:2 * horizon], 1)[0]
             for p in per_seed]
-  (m_early, h_early, _), (m_late, h_late, _) = (
-    t_interval(early), t_interval(late))
-  if len(per_seed) < 2:
-    disjoint = "n/a"
-  else:
+  disjoint = "n/a"  # one seed: no interval over seeds to compare
+  if len(per_seed) >= 2:
+    (m_early, h_early, _), (m_late, h_late, _) = (
+      t_interval(early), t_interval(late))
     disjoint = "yes" if m_late - h_late > m_early + h_early else "no"
   cells = [
     label, str(len(per_seed)), str(horizon), _fmt(early), _fmt(late),
