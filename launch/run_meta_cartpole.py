@@ -67,9 +67,10 @@ trial 32, then 0.13 by trial 64 (3.25 per 32-trial episode).
 
 The paper's PPO learner (``--num_envs=64 --unroll_length=1024
 --ppo_epochs=30 --num_minibatches=8 --learning_rate=5e-5 --noanneal_lr
---discount=0.99``, 15M steps, seed 10 alone, 5577 s) rises over the 16
-trials (0.129 per trial in trials 1-4, 0.334 in 13-16) and holds
-past them (0.325 in 29-32): flat, not still rising.
+--discount=0.99``, 15M steps, seeds 10-12, 4861-5577 s each alone)
+rises over the 16 trials (0.126 per trial in trials 1-4, 0.292 in
+13-16, mean of 3 seeds) and not past them (0.275 in 29-32; two seeds
+hold, one falls).
 
 Measured (the first two commands: MetaStatelessCartPole, 300k steps per seed,
 seeds 0-2, 2 CPUs at load average 25-43): neither core learned; the mean
